@@ -1,0 +1,83 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace DiffusionLM.Models;
+
+/// <summary>
+/// The architecture of a Llama-style denoiser, stored as config.json. Field names follow LLaDA's
+/// Hugging Face config (d_model, n_heads, n_kv_heads, mlp_hidden_size, ...) so that our checkpoints
+/// and LLaDA's read the same way.
+/// </summary>
+public sealed record ModelConfig
+{
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "llada";
+    [JsonPropertyName("d_model")] public int DModel { get; init; }
+    [JsonPropertyName("n_heads")] public int NHeads { get; init; }
+    [JsonPropertyName("n_kv_heads")] public int NKvHeads { get; init; }
+    [JsonPropertyName("n_layers")] public int NLayers { get; init; }
+    [JsonPropertyName("mlp_hidden_size")] public int MlpHiddenSize { get; init; }
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; }
+    [JsonPropertyName("max_sequence_length")] public int MaxSequenceLength { get; init; }
+    [JsonPropertyName("rope_theta")] public double RopeTheta { get; init; } = 10000.0;
+    [JsonPropertyName("rms_norm_eps")] public double RmsNormEps { get; init; } = 1e-5;
+    [JsonPropertyName("weight_tying")] public bool WeightTying { get; init; }
+    [JsonPropertyName("mask_token_id")] public int MaskTokenId { get; init; }
+    [JsonPropertyName("eos_token_id")] public int EosTokenId { get; init; }
+    [JsonPropertyName("pad_token_id")] public int PadTokenId { get; init; }
+    [JsonPropertyName("bos_token_id")] public int BosTokenId { get; init; }
+    /// <summary>False (default): bidirectional attention, as a diffusion denoiser. True: causal, as an autoregressive LM.</summary>
+    [JsonPropertyName("causal")] public bool Causal { get; init; }
+    /// <summary>Adds a sinusoidal embedding of the diffusion time to the token embeddings.</summary>
+    [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
+    /// <summary>The forward process the model was trained with: "masked" (more families later).</summary>
+    [JsonPropertyName("process")] public string Process { get; init; } = "masked";
+    /// <summary>The noise schedule of the process: "linear" (LLaDA) or "loglinear" (MDLM).</summary>
+    [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
+
+    [JsonIgnore] public int HeadDim => DModel / NHeads;
+
+    static readonly string[] Required =
+        ["d_model", "n_heads", "n_kv_heads", "n_layers", "mlp_hidden_size", "vocab_size", "max_sequence_length", "mask_token_id", "eos_token_id"];
+
+    static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Options);
+
+    /// <summary>Reads and validates a config.json; every problem names the file and the field.</summary>
+    public static ModelConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new DlmException($"{path}: file not found (a model folder needs config.json)");
+        JsonNode? node;
+        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new DlmException($"{path}: not valid JSON ({e.Message})"); }
+        if (node is not JsonObject obj) throw new DlmException($"{path}: expected a JSON object");
+        foreach (var field in Required)
+            if (!obj.ContainsKey(field) || obj[field] is null)
+                throw new DlmException($"{path}: missing required field \"{field}\"");
+        ModelConfig cfg;
+        try { cfg = obj.Deserialize<ModelConfig>(Options)!; }
+        catch (JsonException e) { throw new DlmException($"{path}: a field has the wrong type ({e.Message})"); }
+        cfg.Validate(path);
+        return cfg;
+    }
+
+    public void Validate(string source = "config")
+    {
+        void Check(bool ok, string field, string expected)
+        {
+            if (!ok) throw new DlmException($"{source}: field \"{field}\" {expected}");
+        }
+        Check(DModel > 0, "d_model", "must be positive");
+        Check(NHeads > 0 && DModel % NHeads == 0, "n_heads", $"must divide d_model ({DModel})");
+        Check(HeadDim % 2 == 0, "n_heads", "must leave an even head size for RoPE");
+        Check(NKvHeads > 0 && NHeads % NKvHeads == 0, "n_kv_heads", $"must divide n_heads ({NHeads})");
+        Check(NLayers > 0, "n_layers", "must be positive");
+        Check(MlpHiddenSize > 0, "mlp_hidden_size", "must be positive");
+        Check(VocabSize > 0, "vocab_size", "must be positive");
+        Check(MaxSequenceLength > 0, "max_sequence_length", "must be positive");
+        Check(MaskTokenId >= 0 && MaskTokenId < VocabSize, "mask_token_id", $"must be a token id below vocab_size ({VocabSize})");
+        Check(EosTokenId >= 0 && EosTokenId < VocabSize, "eos_token_id", $"must be a token id below vocab_size ({VocabSize})");
+        Check(Schedule is "linear" or "loglinear", "schedule", "must be \"linear\" or \"loglinear\"");
+    }
+}
