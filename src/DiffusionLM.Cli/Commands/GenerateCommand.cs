@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.Text.Json;
+using DiffusionLM.Models;
+using DiffusionLM.Sampling;
+using TorchSharp;
+
+namespace DiffusionLM.Cli.Commands;
+
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = ModelLocator.ModelOption();
+        var prompt = new Option<string>("--prompt") { Description = "the prompt text (\"\" for none)", Required = true };
+        var genLength = new Option<int>("--gen-length") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
+        var steps = new Option<int>("--steps") { Description = "denoising steps in all (divided evenly over the blocks)", DefaultValueFactory = _ => 128 };
+        var blockLength = new Option<int?>("--block-length") { Description = "semi-autoregressive block length (default: --gen-length, one block)" };
+        var temperature = new Option<double>("--temperature") { Description = "0: greedy; > 0: Gumbel-max sampling at this temperature", DefaultValueFactory = _ => 0.0 };
+        var remasking = new Option<string>("--remasking") { Description = "which predictions to commit each step: low_confidence (most confident first) or random", DefaultValueFactory = _ => "low_confidence" };
+        var cfg = new Option<double>("--cfg") { Description = "unsupervised classifier-free guidance scale (0: off)", DefaultValueFactory = _ => 0.0 };
+        var seed = new Option<long>("--seed") { Description = "seed of the sampler's random draws", DefaultValueFactory = _ => 0 };
+        var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
+
+        var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler.")
+        {
+            model, prompt, genLength, steps, blockLength, temperature, remasking, cfg, seed, json,
+        };
+        cmd.SetAction(r => Io.Guard(() =>
+        {
+            var options = new LladaSamplerOptions(
+                GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength) ?? r.GetValue(genLength),
+                Temperature: r.GetValue(temperature), Remasking: r.GetValue(remasking)!, CfgScale: r.GetValue(cfg));
+            options.Validate();
+            var (m, tokenizer) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(model)));
+            using var _ = m;
+            m.eval();
+            var promptIds = tokenizer.Encode(r.GetValue(prompt)!).Select(i => (long)i).ToArray();
+            int context = m.Config.MaxSequenceLength;
+            if (promptIds.Length + options.GenLength > context)
+                throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {options.GenLength}: {promptIds.Length + options.GenLength} in all, longer than the model's context of {context} tokens");
+            using var g = new torch.Generator((ulong)r.GetValue(seed));
+            var result = new LladaSampler(options).Generate(m, [promptIds], g);
+            var completion = result.Completions[0];
+            // The answer ends at the first eos: what follows is padding the model was trained to emit.
+            int end = Array.IndexOf(completion, (long)m.Config.EosTokenId);
+            var visible = end < 0 ? completion : completion[..end];
+            string text = tokenizer.Decode(visible.Select(i => (int)i));
+            if (!r.GetValue(json)) { Io.Out.WriteLine(text); return 0; }
+            var payload = new
+            {
+                text,
+                ids = completion,
+                prompt_ids = promptIds,
+                nfe = result.Nfe,
+                trace = result.Trace.Select(s => new
+                {
+                    step = s.Index, block = s.Block,
+                    commits = s.Commits.Select(c => new { position = c.Position - result.PromptLength, token = c.Token, text = tokenizer.TokenText((int)c.Token), confidence = c.Confidence }),
+                }),
+            };
+            Io.Out.WriteLine(JsonSerializer.Serialize(payload));
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,61 @@
+using System.CommandLine;
+using DiffusionLM.Cli.Console;
+using DiffusionLM.Training;
+
+namespace DiffusionLM.Cli.Commands;
+
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string[]>("--data") { Description = "training text files (UTF-8); the last 5% of each is held out for validation", AllowMultipleArgumentsPerToken = true, Required = true };
+        var outDir = new Option<string>("--out") { Description = "checkpoint folder to write (and to continue with --resume)", Required = true };
+        var preset = new Option<string>("--preset") { Description = "model size: tiny (d=128, 4 layers, context 128) or small (d=256, 6 layers, context 256)", DefaultValueFactory = _ => "tiny" };
+        var steps = new Option<int?>("--steps") { Description = "optimizer steps to train" };
+        var minutes = new Option<double?>("--minutes") { Description = "train for about this long instead of --steps (the step count is fixed after 5 steps and saved)" };
+        var seed = new Option<long>("--seed") { Description = "seed of every random draw (init, batches, masks)", DefaultValueFactory = _ => 0 };
+        var resume = new Option<bool>("--resume") { Description = "continue the run saved in --out exactly (same batches, same masks, same loss curve)" };
+        var batch = new Option<int?>("--batch-size") { Description = "sequences per step (default: the preset's)" };
+        var seqLen = new Option<int?>("--seq-len") { Description = "context length (default: the preset's)" };
+        var lr = new Option<double?>("--lr") { Description = "peak learning rate (default: the preset's); warm-up then cosine decay" };
+        var vocab = new Option<int>("--vocab-size") { Description = "size of the byte-level BPE vocabulary trained on --data", DefaultValueFactory = _ => 2048 };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "use this tokenizer.json instead of training one" };
+        var schedule = new Option<string>("--schedule") { Description = "masking schedule: linear (LLaDA, α_t = 1 − t) or loglinear (MDLM)", DefaultValueFactory = _ => "linear" };
+        var sft = new Option<bool>("--sft") { Description = "SFT-style pairs: a prompt that is never masked, a continuation of random length, eos padding that is part of the answer" };
+        var timeCond = new Option<bool>("--time-conditioning") { Description = "give the denoiser the diffusion time t (LLaDA does not)" };
+        var evalEvery = new Option<int>("--eval-interval") { Description = "steps between validation losses", DefaultValueFactory = _ => 100 };
+        var saveEvery = new Option<int>("--save-interval") { Description = "steps between checkpoints", DefaultValueFactory = _ => 500 };
+
+        var cmd = new Command("train", "Train a masked diffusion LM on text files. Ctrl-C saves a checkpoint; --resume continues it.")
+        {
+            data, outDir, preset, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, schedule, sft, timeCond, evalEvery, saveEvery,
+        };
+        cmd.SetAction(r => Io.Guard(() =>
+        {
+            var options = new TrainingOptions
+            {
+                Data = r.GetValue(data)!.Select(Path.GetFullPath).ToArray(),
+                Preset = r.GetValue(preset)!, Steps = r.GetValue(steps), Minutes = r.GetValue(minutes), Seed = r.GetValue(seed),
+                BatchSize = r.GetValue(batch), SeqLen = r.GetValue(seqLen), LearningRate = r.GetValue(lr), VocabSize = r.GetValue(vocab),
+                Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Sft = r.GetValue(sft), TimeConditioning = r.GetValue(timeCond),
+                EvalInterval = r.GetValue(evalEvery), SaveInterval = r.GetValue(saveEvery),
+            };
+            if (options.EvalInterval <= 0 || options.SaveInterval <= 0) throw new DlmException("--eval-interval and --save-interval must be positive");
+            if (options.VocabSize < 260) throw new DlmException($"--vocab-size {options.VocabSize} is too small (256 bytes + 4 special tokens at least)");
+            using var cts = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+            System.Console.CancelKeyPress += onCancel;
+            try
+            {
+                var outPath = r.GetValue(outDir)!;
+                var state = TrainingView.Run(on => new Trainer { OnProgress = on }.Run(options, outPath, r.GetValue(resume), cts.Token));
+                var lastVal = state.ValLoss.LastOrDefault();
+                Io.Out.WriteLine($"saved {outPath} at step {state.Step}/{state.TotalSteps}" +
+                    (lastVal is null ? "" : $"; validation loss {lastVal.Loss:F4} (ELBO, nats/token)"));
+                return cts.IsCancellationRequested ? 130 : 0;
+            }
+            finally { System.Console.CancelKeyPress -= onCancel; }
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,48 @@
+using DiffusionLM.Training;
+using Spectre.Console;
+
+namespace DiffusionLM.Cli.Console;
+
+/// <summary>Shows training progress: a Spectre.Console bar on a terminal, plain lines otherwise.</summary>
+public static class TrainingView
+{
+    public static TrainingState Run(Func<Action<TrainingProgress>, TrainingState> train)
+    {
+        if (!Io.Interactive) return train(PlainLine());
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+        TrainingState? result = null;
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("starting", maxValue: 1);
+                double? lastVal = null;
+                result = train(p =>
+                {
+                    if (p.Message is not null) { task.Description = Markup.Escape(p.Message); return; }
+                    if (p.TotalSteps > 0) task.MaxValue = p.TotalSteps;
+                    task.Value = p.Step;
+                    lastVal = p.ValLoss ?? lastVal;
+                    task.Description = Markup.Escape(Describe(p, lastVal));
+                });
+            });
+        return result!;
+    }
+
+    static string Describe(TrainingProgress p, double? val) =>
+        $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F3}" + (val is null ? "" : $"  val {val:F3}") + $"  {p.TokensPerSecond:F0} tok/s  lr {p.LearningRate:E1}";
+
+    static Action<TrainingProgress> PlainLine()
+    {
+        var last = DateTime.MinValue;
+        return p =>
+        {
+            if (p.Message is not null) { Io.Err.WriteLine(p.Message); return; }
+            // A line at every validation and at most every 10 s otherwise: readable in CI logs.
+            if (p.ValLoss is null && (DateTime.UtcNow - last).TotalSeconds < 10 && p.Step != p.TotalSteps) return;
+            last = DateTime.UtcNow;
+            Io.Err.WriteLine(Describe(p, p.ValLoss) + $"  eta {p.Eta:hh\\:mm\\:ss}");
+        };
+    }
+}

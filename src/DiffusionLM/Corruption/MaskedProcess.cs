@@ -1,0 +1,85 @@
+using DiffusionLM.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Corruption;
+
+/// <summary>
+/// A batch of clean sequences. <see cref="PromptMask"/> (SFT) marks positions that are never corrupted;
+/// the loss of a row is normalised by its number of corruptible tokens (L in pre-training, the answer
+/// length, eos padding included, in SFT), as LLaDA's pre-training and SFT losses are.
+/// </summary>
+public sealed record TrainingBatch(Tensor Ids, Tensor? PromptMask = null) : IDisposable
+{
+    public void Dispose() { Ids.Dispose(); PromptMask?.Dispose(); }
+}
+
+/// <summary>The corrupted batch: x_t, which positions were masked, the time of each row.</summary>
+public sealed record MaskedSample(Tensor Noisy, Tensor Masked, Tensor Time);
+
+/// <summary>
+/// The masked (absorbing-state) forward process: each token independently replaced by the mask token
+/// with probability 1 − α_t. Its objective is the continuous-time ELBO: cross-entropy on masked
+/// positions weighted by −α'_t/(1 − α_t).
+/// </summary>
+public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps = 1e-3)
+{
+    public MaskSchedule Schedule { get; } = schedule;
+    public int MaskId { get; } = maskId;
+    /// <summary>t is drawn on (eps, 1]: at t → 0 the weight 1/t blows up while almost nothing is masked.</summary>
+    public double Eps { get; } = eps;
+
+    /// <summary>
+    /// Low-variance times for a batch (MDLM's antithetic sampling): one u ~ U[0,1), row i gets
+    /// (u + i/B) mod 1, so the batch covers [0,1) evenly; then mapped onto (eps, 1].
+    /// </summary>
+    public Tensor SampleTimes(long batch, Generator g)
+    {
+        using var scope = NewDisposeScope();
+        var u = rand(1, dtype: ScalarType.Float64, generator: g);
+        var strat = (u + arange(batch, dtype: ScalarType.Float64) / batch).remainder(1.0);
+        // 1 − strat ∈ (0, 1], so the upper end t = 1 (everything masked) is reachable and t = eps is not below.
+        var t = Eps + (1.0 - Eps) * (1.0 - strat);
+        return t.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Masks each corruptible token of x0 with probability 1 − α_t of its row.</summary>
+    public MaskedSample Corrupt(Tensor x0, Tensor t, Tensor? protectedMask, Generator g)
+    {
+        using var scope = NewDisposeScope();
+        var pMask = MaskProbabilities(t).view(-1, 1);
+        var masked = rand(x0.shape, dtype: ScalarType.Float64, generator: g) < pMask;
+        if (protectedMask is not null) masked = masked & protectedMask.logical_not();
+        var noisy = where(masked, full_like(x0, MaskId), x0);
+        return new MaskedSample(noisy.MoveToOuterDisposeScope(), masked.MoveToOuterDisposeScope(), t.alias().MoveToOuterDisposeScope());
+    }
+
+    public Tensor MaskProbabilities(Tensor t) => Map(t, Schedule.MaskProbability);
+    public Tensor ElboWeights(Tensor t) => Map(t, Schedule.ElboWeight);
+
+    static Tensor Map(Tensor t, Func<double, double> f)
+    {
+        var values = t.to_type(ScalarType.Float64).data<double>().ToArray().Select(f).ToArray();
+        return tensor(values, dtype: ScalarType.Float64);
+    }
+
+    /// <summary>
+    /// The ELBO training loss of a batch, as a scalar with gradient: Σ_rows Σ_masked w(t)·CE / n_row / B,
+    /// where n_row is the row's number of corruptible tokens.
+    /// </summary>
+    public Tensor Loss(IDenoiser model, TrainingBatch batch, Generator g)
+    {
+        using var scope = NewDisposeScope();
+        long b = batch.Ids.shape[0];
+        var t = SampleTimes(b, g);
+        var sample = Corrupt(batch.Ids, t, batch.PromptMask, g);
+        var logits = model.Logits(sample.Noisy, time: model.Config.TimeConditioning ? t.to_type(ScalarType.Float32) : null);
+        var ce = nn.functional.cross_entropy(logits.flatten(0, 1), batch.Ids.flatten(), reduction: nn.Reduction.None).view(batch.Ids.shape);
+        var weights = ElboWeights(t).to_type(ScalarType.Float32).view(-1, 1);
+        var corruptible = batch.PromptMask is null
+            ? full(new long[] { b }, (float)batch.Ids.shape[1], dtype: ScalarType.Float32)
+            : batch.PromptMask.logical_not().sum(1, type: ScalarType.Float32);
+        var perRow = (ce * weights * sample.Masked.to_type(ScalarType.Float32)).sum(1) / corruptible.view(-1);
+        return (perRow.sum() / b).MoveToOuterDisposeScope();
+    }
+}

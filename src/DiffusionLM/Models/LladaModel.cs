@@ -1,0 +1,148 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Models;
+
+/// <summary>
+/// A Llama-style denoiser whose parameter names are LLaDA's Hugging Face tensor names
+/// (model.transformer.wte.weight, model.transformer.blocks.{i}.q_proj.weight, ..., model.transformer.ff_out.weight),
+/// so that loading a LLaDA checkpoint is a name match. Bidirectional unless the config says causal.
+/// </summary>
+public sealed class LladaModel : nn.Module, IDenoiser
+{
+    public readonly LladaBody model;
+    readonly RotaryEmbedding _rope;
+
+    public ModelConfig Config { get; }
+
+    public LladaModel(ModelConfig config, Generator? init = null) : base("LladaModel")
+    {
+        config.Validate();
+        Config = config;
+        model = new LladaBody(config);
+        _rope = new RotaryEmbedding(config.HeadDim, config.MaxSequenceLength, config.RopeTheta);
+        RegisterComponents();
+        if (init is not null) InitializeWeights(init);
+    }
+
+    public LladaTransformer Transformer => model.transformer;
+
+    /// <summary>GPT-2/OLMo-style initialisation: N(0, 0.02), output projections scaled by 1/sqrt(2·layers), norms at 1.</summary>
+    void InitializeWeights(Generator g)
+    {
+        using var _ = no_grad();
+        double residualStd = 0.02 / Math.Sqrt(2.0 * Config.NLayers);
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight") || name.EndsWith("ln_f.weight")) { p.fill_(1.0f); continue; }
+            double std = name.EndsWith("attn_out.weight") || name.Contains(".ff_out.weight") && name.Contains("blocks") ? residualStd : 0.02;
+            using var r = normal(0.0, std, p.shape, generator: g);
+            p.copy_(r);
+        }
+    }
+
+    public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
+        => Forward(ids, attentionMask, time, cache: null);
+
+    /// <summary>Full forward with an optional key/value cache (causal models only) for incremental decoding.</summary>
+    public Tensor Forward(Tensor ids, Tensor? attentionMask, Tensor? time, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var t = model.transformer;
+        long b = ids.shape[0], l = ids.shape[1];
+        long offset = cache?.Length ?? 0;
+        if (offset + l > Config.MaxSequenceLength)
+            throw new DlmException($"sequence of {offset + l} tokens exceeds the model's context of {Config.MaxSequenceLength} (max_sequence_length)");
+        if (cache is not null && !Config.Causal)
+            throw new InvalidOperationException("a key/value cache is only meaningful for a causal model");
+        var x = t.wte.forward(ids);
+        if (Config.TimeConditioning)
+        {
+            if (time is null) throw new ArgumentException("this model is time-conditioned: pass the diffusion time");
+            x = x + t.time_emb!.forward(TimeFeatures(time, Config.DModel)).unsqueeze(1);
+        }
+        Tensor? mask = BuildMask(attentionMask, b, l, offset);
+        for (int i = 0; i < t.blocks.Count; i++)
+            x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, Config.Causal, cache?.Layers[i]);
+        x = t.ln_f.forward(x);
+        var logits = Config.WeightTying ? nn.functional.linear(x, t.wte.weight!) : t.ff_out!.forward(x);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    Tensor? BuildMask(Tensor? attentionMask, long b, long l, long offset)
+    {
+        // Without padding and cache the kernels' own (non-)causal path is used; otherwise an explicit mask.
+        if (attentionMask is null && (offset == 0 || l == 1)) return null;
+        long s = offset + l;
+        Tensor allowed = ones(b, 1, l, s, dtype: ScalarType.Bool);
+        if (attentionMask is not null)
+        {
+            var keys = attentionMask.to_type(ScalarType.Bool);
+            if (keys.shape[1] != s) throw new ArgumentException($"attention mask has {keys.shape[1]} positions, expected {s}");
+            allowed = allowed & keys.view(b, 1, 1, s);
+        }
+        if (Config.Causal)
+        {
+            var qPos = arange(offset, offset + l).view(l, 1);
+            var kPos = arange(s).view(1, s);
+            allowed = allowed & (kPos <= qPos).view(1, 1, l, s);
+        }
+        return allowed;
+    }
+
+    /// <summary>Sinusoidal features of t in [0, 1] (scaled by 1000 as DDPM-style models do), width d.</summary>
+    public static Tensor TimeFeatures(Tensor time, int d)
+    {
+        using var scope = NewDisposeScope();
+        int half = d / 2;
+        var freqs = exp(-Math.Log(10000.0) * arange(half, dtype: ScalarType.Float32) / half);
+        var args = time.to_type(ScalarType.Float32).view(-1, 1) * 1000f * freqs.view(1, -1);
+        return cat([args.cos(), args.sin()], -1).MoveToOuterDisposeScope();
+    }
+
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _rope.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>The "model." level of the tensor names.</summary>
+public sealed class LladaBody : nn.Module
+{
+    public readonly LladaTransformer transformer;
+    public LladaBody(ModelConfig c) : base("model") { transformer = new LladaTransformer(c); RegisterComponents(); }
+}
+
+/// <summary>The "model.transformer." level: embeddings, blocks, final norm and (untied) output head.</summary>
+public sealed class LladaTransformer : nn.Module
+{
+    public readonly Embedding wte;
+    public readonly ModuleList<nn.Module> blocks;
+    public readonly RmsNorm ln_f;
+    public readonly Linear? ff_out;
+    public readonly Linear? time_emb;
+
+    public LladaTransformer(ModelConfig c) : base("transformer")
+    {
+        wte = nn.Embedding(c.VocabSize, c.DModel);
+        blocks = new ModuleList<nn.Module>();
+        for (int i = 0; i < c.NLayers; i++) blocks.Add(new LladaBlock($"{i}", c));
+        ln_f = new RmsNorm("ln_f", c.DModel, c.RmsNormEps);
+        if (!c.WeightTying) ff_out = nn.Linear(c.DModel, c.VocabSize, hasBias: false);
+        if (c.TimeConditioning) time_emb = nn.Linear(c.DModel, c.DModel, hasBias: true);
+        RegisterComponents();
+    }
+}
+
+/// <summary>Key/value caches of every layer, for incremental decoding of a causal model.</summary>
+public sealed class KvCache : IDisposable
+{
+    public LayerKvCache[] Layers { get; }
+    public KvCache(int layers) { Layers = Enumerable.Range(0, layers).Select(_ => new LayerKvCache()).ToArray(); }
+    public long Length => Layers[0].Length;
+    public void Dispose() { foreach (var l in Layers) l.Dispose(); }
+}

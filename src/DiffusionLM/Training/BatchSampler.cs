@@ -1,0 +1,67 @@
+using DiffusionLM.Corruption;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Training;
+
+/// <summary>
+/// Draws training batches from a token stream. Every draw for step s comes from a generator seeded by
+/// (seed, s) alone, so a resumed run sees exactly the batches and masks of an uninterrupted one
+/// without saving any random state.
+/// </summary>
+public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eosId, bool sft)
+{
+    /// <summary>Shortest prompt of an SFT pair; prompts are 8..seqLen/4 tokens.</summary>
+    public const int MinPrompt = 8;
+
+    public static Generator StepGenerator(long seed, long step, long stream = 0)
+    {
+        // SplitMix64 of (seed, step, stream): nearby steps get unrelated generator seeds.
+        ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)step * 0xBF58476D1CE4E5B9UL ^ (ulong)stream * 0x94D049BB133111EBUL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return new Generator(z & 0x7FFFFFFFFFFFFFFFUL);
+    }
+
+    public TrainingBatch Draw(Generator g)
+    {
+        var rng = new Random((int)(randint(int.MaxValue, [1], generator: g).item<long>() & int.MaxValue));
+        var ids = new long[batchSize, seqLen];
+        bool[,]? prompt = sft ? new bool[batchSize, seqLen] : null;
+        for (int r = 0; r < batchSize; r++)
+        {
+            int start = rng.Next(0, tokens.Length - seqLen + 1);
+            if (!sft)
+            {
+                for (int j = 0; j < seqLen; j++) ids[r, j] = tokens[start + j];
+                continue;
+            }
+            // An SFT pair cut from running text: a prompt, a continuation of random length, then eos
+            // to the end of the window. The eos padding is part of the answer (LLaDA's SFT), so the
+            // model learns where answers end as well as what they say.
+            int promptLen = rng.Next(MinPrompt, Math.Max(MinPrompt + 1, seqLen / 4 + 1));
+            int answerLen = rng.Next(1, seqLen - promptLen + 1);
+            for (int j = 0; j < seqLen; j++)
+            {
+                ids[r, j] = j < promptLen + answerLen ? tokens[start + j] : eosId;
+                prompt![r, j] = j < promptLen;
+            }
+        }
+        return new TrainingBatch(tensor(ids), prompt is null ? null : tensor(prompt));
+    }
+
+    /// <summary>A fixed set of held-out windows, the same at every evaluation.</summary>
+    public static Tensor FixedWindows(int[] tokens, int seqLen, int count)
+    {
+        count = Math.Max(1, Math.Min(count, tokens.Length / seqLen));
+        var ids = new long[count, seqLen];
+        long stride = Math.Max(seqLen, (tokens.Length - seqLen) / Math.Max(1, count - 1));
+        for (int r = 0; r < count; r++)
+        {
+            long start = Math.Min(r * stride, tokens.Length - seqLen);
+            for (int j = 0; j < seqLen; j++) ids[r, j] = tokens[start + j];
+        }
+        return tensor(ids);
+    }
+}

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using DiffusionLM.Corruption;
+using DiffusionLM.Models;
+using DiffusionLM.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Training;
+
+public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double? ValLoss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, string? Message = null);
+
+/// <summary>
+/// Trains a masked diffusion LM: text → tokenizer → batches → masked corruption → denoiser → ELBO loss →
+/// AdamW. Checkpoints (model, tokenizer, optimizer moments, loss curve) go to one folder, atomically.
+/// </summary>
+public sealed class Trainer
+{
+    public Action<TrainingProgress>? OnProgress { get; init; }
+
+    /// <summary>Starts a run, or with <paramref name="resume"/> continues the one saved in <paramref name="outDir"/>.</summary>
+    public TrainingState Run(TrainingOptions requested, string outDir, bool resume, CancellationToken cancel = default)
+    {
+        TrainingState? saved = resume ? TrainingState.Load(outDir) : null;
+        var opts = saved?.Options ?? requested;
+        var preset = Preset.FromName(opts.Preset);
+        int seqLen = opts.SeqLen ?? preset.SeqLen, batchSize = opts.BatchSize ?? preset.BatchSize;
+        if (seqLen < BatchSampler.MinPrompt * 4) throw new DlmException($"--seq-len {seqLen} is too short (at least {BatchSampler.MinPrompt * 4})");
+        if (batchSize <= 0) throw new DlmException("--batch-size must be positive");
+        if (opts.Steps is null == opts.Minutes is null) throw new DlmException("give exactly one of --steps N or --minutes M");
+        if (opts.Steps is <= 0 || opts.Minutes is <= 0) throw new DlmException("--steps and --minutes must be positive");
+
+        var texts = TokenCorpus.ReadTexts(opts.Data);
+        var hashes = texts.Select(t => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(t)))).ToArray();
+        if (saved is not null && !hashes.SequenceEqual(saved.DataSha256))
+            throw new DlmException($"{outDir}: the training files changed since this run started; --resume needs the same data");
+
+        Report(0, 0, double.NaN, null, 0, Stopwatch.StartNew(), 0, "preparing the tokenizer");
+        LladaModel model;
+        ITokenizer tokenizer;
+        if (saved is not null) (model, tokenizer) = Checkpoint.Load(outDir);
+        else
+        {
+            tokenizer = opts.Tokenizer is not null ? Checkpoint.LoadTokenizer(opts.Tokenizer) : ByteLevelBpeTokenizer.Train(texts, opts.VocabSize);
+            var config = preset.ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning);
+            model = new LladaModel(config, BatchSampler.StepGenerator(opts.Seed, -1, 1));
+        }
+        using var _model = model;
+        Report(0, 0, double.NaN, null, 0, Stopwatch.StartNew(), 0, "tokenizing the corpus");
+        var corpus = TokenCorpus.Build(tokenizer, opts.Data, texts, seqLen + 1);
+        var unigram = corpus.UnigramCounts(model.Config.VocabSize);
+        var process = new MaskedProcess(MaskSchedule.FromName(model.Config.Schedule), model.Config.MaskTokenId);
+        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft);
+        using var valIds = BatchSampler.FixedWindows(corpus.Validation, seqLen, opts.EvalWindows);
+        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+        if (saved is not null)
+        {
+            var state = SafeTensors.Load(Path.Combine(outDir, TrainingState.OptimizerFile));
+            optimizer.LoadState(state, saved.Step, Path.Combine(outDir, TrainingState.OptimizerFile));
+            foreach (var t in state.Values) t.Dispose();
+        }
+
+        var trainLoss = saved?.TrainLoss.ToList() ?? [];
+        var valLoss = saved?.ValLoss.ToList() ?? [];
+        long tokensSeen = saved?.TokensSeen ?? 0;
+        int step = saved?.Step ?? 0;
+        int totalSteps = saved?.TotalSteps ?? opts.Steps ?? 0;
+        var clock = Stopwatch.StartNew();
+        int stepsThisRun = 0;
+
+        TrainingState Snapshot() => new()
+        {
+            Options = opts, Step = step, TotalSteps = totalSteps, DataSha256 = hashes,
+            TrainLoss = trainLoss, ValLoss = valLoss, TokensSeen = tokensSeen,
+        };
+        void Save()
+        {
+            var snapshot = Snapshot();
+            Checkpoint.Save(outDir, model, tokenizer, unigram, dir =>
+            {
+                snapshot.Save(dir);
+                SafeTensors.Save(Path.Combine(dir, TrainingState.OptimizerFile), optimizer.StateTensors());
+            });
+        }
+
+        model.train();
+        while (totalSteps == 0 || step < totalSteps)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                Report(step, totalSteps, trainLoss.LastOrDefault(double.NaN), null, 0, clock, stepsThisRun, "interrupted: saving a checkpoint");
+                Save();
+                return Snapshot();
+            }
+            // Warm-up is at most a tenth of the run; before --minutes has resolved the step budget the
+            // run is always in its first (warm-up) steps.
+            int warmup = opts.WarmupSteps ?? preset.WarmupSteps;
+            if (totalSteps > 0) warmup = Math.Min(warmup, Math.Max(1, totalSteps / 10));
+            var lrSchedule = new LearningRateSchedule(opts.LearningRate ?? preset.LearningRate, warmup, Math.Max(totalSteps, warmup + 1));
+            double lr = lrSchedule.At(step);
+            double loss = TrainStep(model, process, sampler, optimizer, opts, step, lr);
+            trainLoss.Add(loss);
+            tokensSeen += (long)batchSize * seqLen;
+            step++; stepsThisRun++;
+            if (totalSteps == 0 && stepsThisRun == 5)
+            {
+                // --minutes: the budget becomes a step count once the speed is known, and is saved, so that
+                // the LR schedule and a resumed run are deterministic.
+                double perStep = clock.Elapsed.TotalSeconds / stepsThisRun;
+                totalSteps = Math.Max(step + 1, (int)(opts.Minutes!.Value * 60 / (perStep * 1.05)));
+            }
+            double? val = null;
+            if (step % opts.EvalInterval == 0 || step == totalSteps)
+            {
+                val = ValidationLoss(model, process, valIds, opts.Seed);
+                valLoss.Add(new TrainingState.ValPoint(step, val.Value));
+                model.train();
+            }
+            Report(step, totalSteps, loss, val, (double)stepsThisRun * batchSize * seqLen / clock.Elapsed.TotalSeconds, clock, stepsThisRun, null, lr);
+            if (step % opts.SaveInterval == 0 && step != totalSteps) Save();
+        }
+        Save();
+        return Snapshot();
+
+        void Report(int s, int total, double l, double? v, double tps, Stopwatch c, int done, string? message, double lr = 0)
+        {
+            var eta = done > 0 && total > 0 ? TimeSpan.FromSeconds(c.Elapsed.TotalSeconds / done * (total - s)) : TimeSpan.Zero;
+            OnProgress?.Invoke(new TrainingProgress(s, total, l, v, tps, c.Elapsed, eta, lr, message));
+        }
+    }
+
+    static double TrainStep(LladaModel model, MaskedProcess process, BatchSampler sampler, AdamW optimizer, TrainingOptions opts, int step, double lr)
+    {
+        using var scope = NewDisposeScope();
+        using var g = BatchSampler.StepGenerator(opts.Seed, step);
+        using var batch = sampler.Draw(g);
+        optimizer.ZeroGrad();
+        var loss = process.Loss(model, batch, g);
+        double value = loss.item<float>();
+        if (!double.IsFinite(value)) throw new DlmException($"training diverged at step {step} (loss {value}); lower --lr");
+        loss.backward();
+        optimizer.ClipGradients(opts.GradClip);
+        optimizer.Step(lr);
+        return value;
+    }
+
+    /// <summary>The ELBO loss on fixed held-out windows with fixed masks: comparable across steps and runs.</summary>
+    public static double ValidationLoss(LladaModel model, MaskedProcess process, Tensor valIds, long seed)
+    {
+        model.eval();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using var g = BatchSampler.StepGenerator(seed, -1, 2);
+        double total = 0; int n = 0;
+        const int chunk = 16;
+        for (long r = 0; r < valIds.shape[0]; r += chunk)
+        {
+            var ids = valIds.narrow(0, r, Math.Min(chunk, valIds.shape[0] - r));
+            using var batch = new TrainingBatch(ids.alias());
+            total += process.Loss(model, batch, g).item<float>() * ids.shape[0];
+            n += (int)ids.shape[0];
+        }
+        return total / n;
+    }
+}

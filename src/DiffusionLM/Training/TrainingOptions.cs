@@ -1,0 +1,49 @@
+using System.Text.Json.Serialization;
+using DiffusionLM.Models;
+
+namespace DiffusionLM.Training;
+
+/// <summary>Everything that determines a training run; saved in the checkpoint so --resume replays it exactly.</summary>
+public sealed record TrainingOptions
+{
+    [JsonPropertyName("data")] public string[] Data { get; init; } = [];
+    [JsonPropertyName("preset")] public string Preset { get; init; } = "tiny";
+    [JsonPropertyName("steps")] public int? Steps { get; init; }
+    [JsonPropertyName("minutes")] public double? Minutes { get; init; }
+    [JsonPropertyName("seed")] public long Seed { get; init; } = 0;
+    [JsonPropertyName("batch_size")] public int? BatchSize { get; init; }
+    [JsonPropertyName("seq_len")] public int? SeqLen { get; init; }
+    [JsonPropertyName("learning_rate")] public double? LearningRate { get; init; }
+    [JsonPropertyName("warmup_steps")] public int? WarmupSteps { get; init; }
+    [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
+    [JsonPropertyName("eval_interval")] public int EvalInterval { get; init; } = 100;
+    [JsonPropertyName("eval_windows")] public int EvalWindows { get; init; } = 32;
+    [JsonPropertyName("save_interval")] public int SaveInterval { get; init; } = 500;
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 2048;
+    [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
+    [JsonPropertyName("sft")] public bool Sft { get; init; }
+    [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
+    [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
+}
+
+/// <summary>Model sizes and their training defaults.</summary>
+public sealed record Preset(string Name, int DModel, int NLayers, int NHeads, int NKvHeads, int MlpHidden, int SeqLen, int BatchSize, double LearningRate, int WarmupSteps)
+{
+    public static readonly Preset Tiny = new("tiny", 128, 4, 4, 2, 352, 128, 16, 2e-3, 50);
+    public static readonly Preset Small = new("small", 256, 6, 8, 4, 688, 256, 16, 1e-3, 200);
+
+    public static Preset FromName(string name) => name switch
+    {
+        "tiny" => Tiny,
+        "small" => Small,
+        _ => throw new DlmException($"unknown preset \"{name}\" (expected tiny or small)"),
+    };
+
+    public ModelConfig ToConfig(int vocabSize, int seqLen, Text.SpecialTokens special, string schedule, bool timeConditioning) => new()
+    {
+        DModel = DModel, NLayers = NLayers, NHeads = NHeads, NKvHeads = NKvHeads, MlpHiddenSize = MlpHidden,
+        VocabSize = vocabSize, MaxSequenceLength = seqLen, RopeTheta = 10000.0,
+        MaskTokenId = special.MaskId, EosTokenId = special.EosId, PadTokenId = special.PadId, BosTokenId = special.BosId,
+        Schedule = schedule, TimeConditioning = timeConditioning,
+    };
+}
