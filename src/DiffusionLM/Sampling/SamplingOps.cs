@@ -1,0 +1,54 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Sampling;
+
+/// <summary>Tensor steps shared by the masked-diffusion samplers.</summary>
+public static class SamplingOps
+{
+    /// <summary>
+    /// LLaDA's add_gumbel_noise. Temperature 0 returns <paramref name="logits"/> itself (not a copy:
+    /// the reference aliases too, which matters for its confidence_eos_eot_inf option). Otherwise,
+    /// in float64 because low-precision Gumbel-max is known to hurt generation quality
+    /// (arXiv:2409.02908): exp(logits) / (-log u)^T with u ~ U[0, 1) of the logits' shape, drawn
+    /// from <paramref name="generator"/>. Its argmax is a sample of softmax(logits / T): the
+    /// exponential-race form of Gumbel-max, exp(l)/E^T ordered like l/T - log E.
+    /// </summary>
+    public static Tensor AddGumbelNoise(Tensor logits, double temperature, Generator generator)
+    {
+        if (temperature == 0) return logits;
+        var l64 = logits.to_type(ScalarType.Float64);
+        var u = torch.rand(l64.shape, dtype: ScalarType.Float64, device: l64.device, generator: generator);
+        var gumbel = u.log().neg_().pow_(temperature);
+        return l64.exp().div_(gumbel);
+    }
+
+    /// <summary>
+    /// Indices of the <paramref name="k"/> largest entries of a 1-D float row, best first.
+    /// <see cref="TopKTies.Torch"/> calls torch.topk, as the reference does, so equal values are
+    /// resolved exactly as PyTorch on CPU resolves them; <see cref="TopKTies.LowestIndex"/> is a
+    /// stable alternative. Both rank NaN above everything, as torch does.
+    /// </summary>
+    public static long[] TopK(Tensor row, int k, TopKTies ties)
+    {
+        if (k == 0) return [];
+        if (ties == TopKTies.Torch)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (_, idx) = torch.topk(row, k, dim: 0, largest: true, sorted: true);
+            return idx.data<long>().ToArray();
+        }
+        var values = row.to_type(ScalarType.Float64).data<double>().ToArray();
+        var order = Enumerable.Range(0, values.Length).ToArray();
+        // Array.Sort is unstable, so the index is part of the key.
+        Array.Sort(order, (a, b) =>
+        {
+            double va = values[a], vb = values[b];
+            bool na = double.IsNaN(va), nb = double.IsNaN(vb);
+            if (na != nb) return na ? -1 : 1;
+            if (!na && va != vb) return va > vb ? -1 : 1;
+            return a.CompareTo(b);
+        });
+        return order.Take(k).Select(i => (long)i).ToArray();
+    }
+}
