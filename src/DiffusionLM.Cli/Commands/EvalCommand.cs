@@ -25,9 +25,8 @@ public static class EvalCommand
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
-            var (m, tokenizer) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(model)));
-            using var _ = m;
-            m.eval();
+            using var loaded = ModelLoader.Load(ModelLocator.Resolve(r.GetValue(model)));
+            var (m, tokenizer) = (loaded.Model, loaded.Tokenizer);
             var path = r.GetValue(data)!;
             var text = TokenCorpus.ReadTexts([path])[0];
             var ids = tokenizer.Encode(text);

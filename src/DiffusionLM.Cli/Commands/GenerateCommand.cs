@@ -16,6 +16,7 @@ public static class GenerateCommand
         var steps = new Option<int>("--steps") { Description = "denoising steps in all (divided evenly over the blocks)", DefaultValueFactory = _ => 128 };
         var blockLength = new Option<int?>("--block-length") { Description = "semi-autoregressive block length (default: --gen-length, one block)" };
         var temperature = new Option<double>("--temperature") { Description = "0: greedy; > 0: Gumbel-max sampling at this temperature", DefaultValueFactory = _ => 0.0 };
+        var sampler = new Option<string>("--sampler") { Description = "sampler: " + string.Join("; ", SamplerRegistry.All.Select(e => $"{e.Name} ({e.Description})")), DefaultValueFactory = _ => "llada" };
         var remasking = new Option<string>("--remasking") { Description = "which predictions to commit each step: low_confidence (most confident first) or random", DefaultValueFactory = _ => "low_confidence" };
         var cfg = new Option<double>("--cfg") { Description = "unsupervised classifier-free guidance scale (0: off)", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "seed of the sampler's random draws", DefaultValueFactory = _ => 0 };
@@ -23,23 +24,22 @@ public static class GenerateCommand
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler.")
         {
-            model, prompt, genLength, steps, blockLength, temperature, remasking, cfg, seed, json,
+            model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
-            var options = new LladaSamplerOptions(
-                GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength) ?? r.GetValue(genLength),
+            var settings = new SamplerSettings(
+                GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength),
                 Temperature: r.GetValue(temperature), Remasking: r.GetValue(remasking)!, CfgScale: r.GetValue(cfg));
-            options.Validate();
-            var (m, tokenizer) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(model)));
-            using var _ = m;
-            m.eval();
+            var chosen = SamplerRegistry.Create(r.GetValue(sampler)!, settings);
+            using var loaded = ModelLoader.Load(ModelLocator.Resolve(r.GetValue(model)));
+            var (m, tokenizer) = (loaded.Model, loaded.Tokenizer);
             var promptIds = tokenizer.Encode(r.GetValue(prompt)!).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
-            if (promptIds.Length + options.GenLength > context)
-                throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {options.GenLength}: {promptIds.Length + options.GenLength} in all, longer than the model's context of {context} tokens");
+            if (promptIds.Length + settings.GenLength > context)
+                throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");
             using var g = new torch.Generator((ulong)r.GetValue(seed));
-            var result = new LladaSampler(options).Generate(m, [promptIds], g);
+            var result = chosen.Generate(m, [promptIds], g);
             var completion = result.Completions[0];
             // The answer ends at the first eos: what follows is padding the model was trained to emit.
             int end = Array.IndexOf(completion, (long)m.Config.EosTokenId);

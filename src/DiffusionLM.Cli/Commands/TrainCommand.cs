@@ -1,5 +1,5 @@
 using System.CommandLine;
-using DiffusionLM.Cli.Console;
+using DiffusionLM.Cli.Terminal;
 using DiffusionLM.Training;
 
 namespace DiffusionLM.Cli.Commands;
@@ -44,7 +44,7 @@ public static class TrainCommand
             if (options.VocabSize < 260) throw new DlmException($"--vocab-size {options.VocabSize} is too small (256 bytes + 4 special tokens at least)");
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-            System.Console.CancelKeyPress += onCancel;
+            Console.CancelKeyPress += onCancel;
             try
             {
                 var outPath = r.GetValue(outDir)!;
@@ -54,7 +54,7 @@ public static class TrainCommand
                     (lastVal is null ? "" : $"; validation loss {lastVal.Loss:F4} (ELBO, nats/token)"));
                 return cts.IsCancellationRequested ? 130 : 0;
             }
-            finally { System.Console.CancelKeyPress -= onCancel; }
+            finally { Console.CancelKeyPress -= onCancel; }
         }));
         return cmd;
     }

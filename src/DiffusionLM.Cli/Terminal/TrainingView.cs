@@ -1,7 +1,7 @@
 using DiffusionLM.Training;
 using Spectre.Console;
 
-namespace DiffusionLM.Cli.Console;
+namespace DiffusionLM.Cli.Terminal;
 
 /// <summary>Shows training progress: a Spectre.Console bar on a terminal, plain lines otherwise.</summary>
 public static class TrainingView
@@ -9,7 +9,7 @@ public static class TrainingView
     public static TrainingState Run(Func<Action<TrainingProgress>, TrainingState> train)
     {
         if (!Io.Interactive) return train(PlainLine());
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         TrainingState? result = null;
         console.Progress()
             .AutoClear(false)
