@@ -10,7 +10,7 @@ public static class TrainCommand
     {
         var data = new Option<string[]>("--data") { Description = "training text files (UTF-8); the last 5% of each is held out for validation", AllowMultipleArgumentsPerToken = true, Required = true };
         var outDir = new Option<string>("--out") { Description = "checkpoint folder to write (and to continue with --resume)", Required = true };
-        var preset = new Option<string>("--preset") { Description = "model size: tiny (d=128, 4 layers, context 128) or small (d=256, 6 layers, context 256)", DefaultValueFactory = _ => "tiny" };
+        var preset = new Option<string>("--preset") { Description = "model size: tiny (d=128, 4 layers, context 128) or small (d=256, 4 layers, context 256)", DefaultValueFactory = _ => "tiny" };
         var steps = new Option<int?>("--steps") { Description = "optimizer steps to train" };
         var minutes = new Option<double?>("--minutes") { Description = "train for about this long instead of --steps (the step count is fixed after 5 steps and saved)" };
         var seed = new Option<long>("--seed") { Description = "seed of every random draw (init, batches, masks)", DefaultValueFactory = _ => 0 };

@@ -31,7 +31,7 @@ public sealed class LladaBlock : nn.Module
 
     /// <param name="x">[B, L, D] hidden states.</param>
     /// <param name="mask">null, or a bool mask broadcastable to [B, H, L, S], true where attention is allowed.</param>
-    /// <param name="causal">use the built-in causal mask (only when <paramref name="mask"/> is null and there is no cache).</param>
+    /// <param name="causal">use the kernel's causal mask (queries and keys both start at position 0, no explicit mask).</param>
     /// <param name="cache">optional key/value cache of this layer, appended to in place (incremental decoding).</param>
     public Tensor Forward(Tensor x, RotaryEmbedding rope, long offset, Tensor? mask, bool causal, LayerKvCache? cache)
     {
@@ -51,7 +51,7 @@ public sealed class LladaBlock : nn.Module
             k = k.repeat_interleave(rep, dim: 1);
             v = v.repeat_interleave(rep, dim: 1);
         }
-        var attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal && mask is null);
+        var attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal);
         attn = attn.transpose(1, 2).reshape(b, l, _nHeads * _headDim);
         x = x + attn_out.forward(attn);
         var f = ff_norm.forward(x);

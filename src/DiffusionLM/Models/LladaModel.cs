@@ -63,8 +63,11 @@ public sealed class LladaModel : nn.Module, IDenoiser
             x = x + t.time_emb!.forward(TimeFeatures(time, Config.DModel)).unsqueeze(1);
         }
         Tensor? mask = BuildMask(attentionMask, b, l, offset);
+        // The kernel's own causal mask is aligned top-left, right only when queries start at position 0;
+        // a cached continuation gets an explicit mask (or none for a single query, which sees every key).
+        bool kernelCausal = Config.Causal && offset == 0 && mask is null;
         for (int i = 0; i < t.blocks.Count; i++)
-            x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, Config.Causal, cache?.Layers[i]);
+            x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, kernelCausal, cache?.Layers[i]);
         x = t.ln_f.forward(x);
         var logits = Config.WeightTying ? nn.functional.linear(x, t.wte.weight!) : t.ff_out!.forward(x);
         return logits.MoveToOuterDisposeScope();

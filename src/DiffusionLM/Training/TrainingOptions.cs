@@ -30,7 +30,7 @@ public sealed record TrainingOptions
 public sealed record Preset(string Name, int DModel, int NLayers, int NHeads, int NKvHeads, int MlpHidden, int SeqLen, int BatchSize, double LearningRate, int WarmupSteps)
 {
     public static readonly Preset Tiny = new("tiny", 128, 4, 4, 2, 352, 128, 16, 2e-3, 50);
-    public static readonly Preset Small = new("small", 256, 6, 8, 4, 688, 256, 16, 1e-3, 200);
+    public static readonly Preset Small = new("small", 256, 4, 4, 2, 688, 256, 16, 1e-3, 100);
 
     public static Preset FromName(string name) => name switch
     {

@@ -27,7 +27,7 @@ public class MaskedProcessTests
         double sigma = Math.Sqrt(p * (1 - p) / n);
         Assert.InRange(rate, p - 5 * sigma - 1e-12, p + 5 * sigma + 1e-12);
         // Masked positions hold the mask id, the others the clean token.
-        Assert.True(sample.Noisy.eq(7).equal(sample.Masked).item<bool>());
+        Assert.True(sample.Noisy.eq(7).eq(sample.Masked).all().item<bool>());
     }
 
     [Theory]
