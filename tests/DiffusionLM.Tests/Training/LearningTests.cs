@@ -19,7 +19,7 @@ public class LearningTests(ITestOutputHelper output)
         var state = new Trainer().Run(new TrainingOptions
         {
             // 260 = the 256 bytes and the 4 special tokens: byte-level, where context pays off fastest.
-            Data = [RepoPaths.TinyShakespeare], Preset = "tiny", Steps = 400, SeqLen = 64, BatchSize = 16, VocabSize = 260,
+            Data = [RepoPaths.TinyShakespeare], Preset = "tiny", Steps = 700, SeqLen = 64, BatchSize = 16, VocabSize = 260,
             LearningRate = 3e-3, EvalInterval = 100, EvalWindows = 64, Seed = 1,
         }, tmp["model"], resume: false);
         var counts = UnigramCounts.TryLoad(Path.Combine(tmp["model"], "unigram.json"))!;
