@@ -1,0 +1,5 @@
+using Xunit;
+
+namespace DiffusionLM.Tests;
+
+[CollectionDefinition("TorchGlobalState", DisableParallelization = true)] public class TorchGlobalStateCollection {}
