@@ -19,6 +19,9 @@ public static class Program
             GenerateCommand.Create(),
             EvalCommand.Create(),
             BenchCommand.Create(),
+            InspectCommand.Create(),
+            ImportCommand.Create(),
+            ExportCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);

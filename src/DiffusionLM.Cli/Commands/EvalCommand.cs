@@ -12,7 +12,8 @@ public static class EvalCommand
     public static Command Create()
     {
         var model = ModelLocator.ModelOption();
-        var data = new Option<string>("--data") { Description = "text file to evaluate on", Required = true };
+        var data = new Option<string?>("--data") { Description = "text file to evaluate on (or --choices)" };
+        var choices = new Option<string?>("--choices") { Description = "JSON Lines of multiple-choice items {\"prompt\", \"choices\": [...], \"answer\"?: index or text}: rank each item's options by their ELBO likelihood given the prompt; accuracy when answers are given" };
         var mc = new Option<int>("--mc") { Description = "Monte-Carlo samples of the mask per window (LLaDA's mc_num)", DefaultValueFactory = _ => 32 };
         var batch = new Option<int>("--batch") { Description = "masks per forward batch; --mc must be a multiple of it", DefaultValueFactory = _ => 8 };
         var windows = new Option<int>("--windows") { Description = "at most this many context-length windows of the file, evenly spaced", DefaultValueFactory = _ => 32 };
@@ -21,13 +22,15 @@ public static class EvalCommand
 
         var cmd = new Command("eval", "Bound the negative log-likelihood of a text under a masked diffusion LM: the Monte-Carlo ELBO of LLaDA's get_log_likelihood.")
         {
-            model, data, mc, batch, windows, seed, json,
+            model, data, choices, mc, batch, windows, seed, json,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
+            if (r.GetValue(choices) is string choiceFile)
+                return ChoiceEval.Run(ModelLocator.Resolve(r.GetValue(model)), choiceFile, r.GetValue(mc), r.GetValue(batch), (ulong)r.GetValue(seed), r.GetValue(json));
+            var path = r.GetValue(data) ?? throw new DlmException("give --data FILE (text to bound the likelihood of) or --choices FILE (multiple-choice items)");
             using var loaded = ModelLoader.Load(ModelLocator.Resolve(r.GetValue(model)));
             var (m, tokenizer) = (loaded.Model, loaded.Tokenizer);
-            var path = r.GetValue(data)!;
             var text = TokenCorpus.ReadTexts([path])[0];
             var ids = tokenizer.Encode(text);
             int len = m.Config.MaxSequenceLength;

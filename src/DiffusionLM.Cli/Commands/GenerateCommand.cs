@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Text.Json;
 using DiffusionLM.Models;
 using DiffusionLM.Sampling;
+using DiffusionLM.Text;
+using DiffusionLM.Text.Chat;
 using TorchSharp;
 
 namespace DiffusionLM.Cli.Commands;
@@ -20,21 +22,34 @@ public static class GenerateCommand
         var remasking = new Option<string>("--remasking") { Description = "which predictions to commit each step: low_confidence (most confident first) or random", DefaultValueFactory = _ => "low_confidence" };
         var cfg = new Option<double>("--cfg") { Description = "unsupervised classifier-free guidance scale (0: off)", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "seed of the sampler's random draws", DefaultValueFactory = _ => 0 };
+        var chat = new Option<bool>("--chat") { Description = "wrap the prompt as a user message in the model's chat template (tokenizer_config.json's chat_template) with the assistant turn opened" };
+        var logitsEosInf = new Option<bool>("--logits-eos-inf") { Description = "LLaDA's logits_eos_inf: EOS logit set to -inf before sampling, so EOS is never generated (eos id from config.json)" };
+        var confEosEotInf = new Option<bool>("--confidence-eos-eot-inf") { Description = "LLaDA's confidence_eos_eot_inf as its code really behaves (see LladaSamplerOptions): after the argmax, the EoT column (and at temperature 0 the EOS column) leaves the softmax, so positions predicting them are committed last" };
+        var eotId = new Option<int?>("--eot-id") { Description = "end-of-turn id for --confidence-eos-eot-inf (default: the tokenizer's <|eot_id|> or <|im_end|>)" };
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler.")
         {
-            model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json,
+            model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
-            var settings = new SamplerSettings(
-                GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength),
-                Temperature: r.GetValue(temperature), Remasking: r.GetValue(remasking)!, CfgScale: r.GetValue(cfg));
-            var chosen = SamplerRegistry.Create(r.GetValue(sampler)!, settings);
             using var loaded = ModelLoader.Load(ModelLocator.Resolve(r.GetValue(model)));
             var (m, tokenizer) = (loaded.Model, loaded.Tokenizer);
-            var promptIds = tokenizer.Encode(r.GetValue(prompt)!).Select(i => (long)i).ToArray();
+            int? eot = r.GetValue(eotId) ?? (tokenizer as HfTokenizer)?.Find("<|eot_id|>") ?? (tokenizer as HfTokenizer)?.Find("<|im_end|>");
+            var settings = new SamplerSettings(
+                GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength),
+                Temperature: r.GetValue(temperature), Remasking: r.GetValue(remasking)!, CfgScale: r.GetValue(cfg),
+                LogitsEosInf: r.GetValue(logitsEosInf), ConfidenceEosEotInf: r.GetValue(confEosEotInf), EosId: m.Config.EosTokenId, EotId: eot);
+            var chosen = SamplerRegistry.Create(r.GetValue(sampler)!, settings);
+            var promptText = r.GetValue(prompt)!;
+            if (r.GetValue(chat))
+            {
+                var template = ChatTemplate.Load(loaded.Folder)
+                    ?? throw new DlmException($"{loaded.Folder}: --chat needs a chat_template in {ChatTemplate.ConfigFile}");
+                promptText = template.Render([new ChatMessage("user", promptText)], addGenerationPrompt: true);
+            }
+            var promptIds = tokenizer.Encode(promptText).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
             if (promptIds.Length + settings.GenLength > context)
                 throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");
@@ -43,6 +58,8 @@ public static class GenerateCommand
             var completion = result.Completions[0];
             // The answer ends at the first eos: what follows is padding the model was trained to emit.
             int end = Array.IndexOf(completion, (long)m.Config.EosTokenId);
+            // A chat answer also ends at the end of its turn.
+            if (r.GetValue(chat) && eot is int e && Array.IndexOf(completion, (long)e) is int te && te >= 0 && (end < 0 || te < end)) end = te;
             var visible = end < 0 ? completion : completion[..end];
             string text = tokenizer.Decode(visible.Select(i => (int)i));
             if (!r.GetValue(json)) { Io.Out.WriteLine(text); return 0; }

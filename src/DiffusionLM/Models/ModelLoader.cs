@@ -5,17 +5,23 @@ namespace DiffusionLM.Models;
 /// <summary>A denoiser with its tokenizer, as loaded from a folder; disposing it frees the weights.</summary>
 public sealed record LoadedModel(IDenoiser Model, ITokenizer Tokenizer, string Folder) : IDisposable
 {
-    public void Dispose() => (Model as IDisposable)?.Dispose();
+    public void Dispose()
+    {
+        (Model as IDisposable)?.Dispose();
+        (Tokenizer as IDisposable)?.Dispose();
+    }
 }
 
 /// <summary>
-/// The one entry point that turns a model folder into a denoiser. Today: the project's own checkpoints
-/// (LLaDA layout). Other layouts (Hugging Face LLaDA, Dream, MDLM) are recognised here by config.json.
+/// The one entry point that turns a model folder into a denoiser: the project's own checkpoints
+/// (LLaDA layout), and Hugging Face folders of LLaDA, Dream and MDLM, recognised by config.json's
+/// model_type (see <see cref="Hf.HfModels"/>).
 /// </summary>
 public static class ModelLoader
 {
     public static LoadedModel Load(string dir)
     {
+        if (Directory.Exists(dir) && Hf.HfModels.Family(dir) is not null) return Hf.HfModels.Load(dir);
         var (model, tokenizer) = Checkpoint.Load(dir);
         model.eval();
         return new LoadedModel(model, tokenizer, dir);

@@ -7,7 +7,11 @@ public sealed record SamplerSettings(
     int? BlockLength = null,
     double Temperature = 0.0,
     string Remasking = LladaSamplerOptions.LowConfidence,
-    double CfgScale = 0.0)
+    double CfgScale = 0.0,
+    bool LogitsEosInf = false,
+    bool ConfidenceEosEotInf = false,
+    int? EosId = null,
+    int? EotId = null)
 {
     public int Block => BlockLength ?? GenLength;
 }
@@ -28,7 +32,8 @@ public static class SamplerRegistry
     ];
 
     static LladaSamplerOptions Llada(SamplerSettings s, string remasking) =>
-        new(GenLength: s.GenLength, Steps: s.Steps, BlockLength: s.Block, Temperature: s.Temperature, Remasking: remasking, CfgScale: s.CfgScale);
+        new(GenLength: s.GenLength, Steps: s.Steps, BlockLength: s.Block, Temperature: s.Temperature, Remasking: remasking, CfgScale: s.CfgScale,
+            LogitsEosInf: s.LogitsEosInf, ConfidenceEosEotInf: s.ConfidenceEosEotInf, EosId: s.EosId, EotId: s.EotId);
 
     public static IReadOnlyList<Entry> All => Entries;
 

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffusionLM.Cli;
+using DiffusionLM.Evaluation;
+using DiffusionLM.Models;
+using DiffusionLM.Models.Hf;
+using DiffusionLM.Models.Llada;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Tests.Hf;
+
+/// <summary>The verbs on Hugging Face folders: inspect, eval --choices, generate --chat, import hf, export hf.</summary>
+[Collection("TorchGlobalState")]
+public class HfCliTests
+{
+    const string LladaTemplateConfig = """
+    {"bos_token": "<|bos|>", "eos_token": "<|eos|>",
+     "chat_template": "{% for message in messages %}{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"}
+    """;
+
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (o, e) = (Io.Out, Io.Err);
+        var so = new StringWriter(); var se = new StringWriter();
+        Io.Out = so; Io.Err = se;
+        try { return (Program.Run(args), so.ToString(), se.ToString()); }
+        finally { Io.Out = o; Io.Err = e; }
+    }
+
+    static string TinyLlada(TempFolder dir)
+    {
+        var path = Path.Combine(dir.Path, "llada");
+        var cfg = HfFixtures.LladaConfig(HfFixtures.Tokenizer.VocabSize);
+        var (_, dims) = LladaHfModel.ReadConfig(HfFixtures.Parse(cfg));
+        HfFixtures.Write(path, cfg, HfFixtures.Random(LladaHfModel.Spec(dims), 7), ScalarType.BFloat16, shards: 2, tokenizerConfig: LladaTemplateConfig);
+        return path;
+    }
+
+    [Fact]
+    public void InspectPrintsTheForwardLogits()
+    {
+        using var dir = new TempFolder();
+        var path = TinyLlada(dir);
+        var (code, output, err) = Run("inspect", "--model", path, "--ids", "5,17,3", "--json");
+        Assert.True(code == 0, err);
+        var node = JsonNode.Parse(output)!;
+        Assert.Equal("llada", node["family"]!.GetValue<string>());
+        Assert.True(node["chat_template"]!.GetValue<bool>());
+        var rows = node["logits"]!.AsArray();
+        Assert.Equal(3, rows.Count);
+        using var loaded = ModelLoader.Load(path);
+        using var expected = ((IHfDenoiser)loaded.Model).ModelLogits(tensor(new long[] { 5, 17, 3 }).unsqueeze(0));
+        var e = expected[0].data<float>().ToArray();
+        int v = (int)expected.shape[2];
+        Assert.Equal(v, rows[0]!.AsArray().Count);
+        for (int i = 0; i < 3; i++) for (int j = 0; j < v; j += 37) Assert.Equal(e[i * v + j], rows[i]![j]!.GetValue<float>());
+        Assert.Contains("parameters", Run("inspect", "--model", path).Out);
+    }
+
+    [Fact]
+    public void EvalChoicesRanksAndScores()
+    {
+        using var dir = new TempFolder();
+        var path = TinyLlada(dir);
+        var file = dir["items.jsonl"];
+        File.WriteAllLines(file, [
+            """{"prompt": "The cat sat on the ", "choices": ["mat", "moon and the stars"], "answer": 0}""",
+            """{"prompt": "One two", "choices": [" three", " four"], "answer": " four"}""",
+            """{"prompt": "No answer here", "choices": [" a", " b"]}""",
+        ]);
+        var (code, output, err) = Run("eval", "--model", path, "--choices", file, "--mc", "4", "--batch", "2", "--json");
+        Assert.True(code == 0, err);
+        var node = JsonNode.Parse(output)!;
+        var items = node["items"]!.AsArray();
+        Assert.Equal(3, items.Count);
+        Assert.Equal(2, node["answered"]!.GetValue<int>());
+        foreach (var it in items)
+        {
+            var nll = it!["nll"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
+            Assert.All(nll, x => Assert.True(x > 0 && double.IsFinite(x)));
+            Assert.Equal(Array.IndexOf(nll, nll.Min()), it["predicted"]!.GetValue<int>());
+        }
+        int right = items.Take(2).Count(it => it!["correct"]!.GetValue<bool>());
+        Assert.Equal(right / 2.0, node["accuracy"]!.GetValue<double>());
+        // Malformed items are named by file and line.
+        File.WriteAllLines(file, ["""{"prompt": "x", "choices": ["only one"]}"""]);
+        var bad = Run("eval", "--model", path, "--choices", file);
+        Assert.Equal(2, bad.Code);
+        Assert.Contains($"{file}:1", bad.Err);
+    }
+
+    [Fact]
+    public void EncodePairMovesTrailingSpaceToTheChoice()
+    {
+        var tok = HfFixtures.Tokenizer;
+        var (p, c) = MultipleChoice.EncodePair(tok, "The cat sat on the ", "mat");
+        Assert.Equal(tok.Encode("The cat sat on the").Select(i => (long)i), p);
+        Assert.Equal(tok.Encode("The cat sat on the mat").Skip(p.Length).Select(i => (long)i), c);
+    }
+
+    [Fact]
+    public void GenerateWithChatTemplateAndEosOptions()
+    {
+        using var dir = new TempFolder();
+        var path = TinyLlada(dir);
+        var (code, output, err) = Run("generate", "--model", path, "--prompt", "hello", "--chat", "--gen-length", "8", "--steps", "4",
+            "--logits-eos-inf", "--confidence-eos-eot-inf", "--eot-id", "3", "--json");
+        Assert.True(code == 0, err);
+        var node = JsonNode.Parse(output)!;
+        var tok = HfFixtures.Tokenizer;
+        var prompt = node["prompt_ids"]!.AsArray().Select(x => (int)x!.GetValue<long>()).ToArray();
+        Assert.Equal(tok.Encode("<|bos|><|start_header_id|>user<|end_header_id|>\n\nhello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"), prompt);
+        var ids = node["ids"]!.AsArray().Select(x => x!.GetValue<long>()).ToArray();
+        Assert.Equal(8, ids.Length);
+        Assert.DoesNotContain((long)tok.Special.EosId, ids); // --logits-eos-inf: EOS is never generated
+        Assert.DoesNotContain((long)tok.Special.MaskId, ids);
+    }
+
+    [Fact]
+    public void ImportCopiesACheckedFolder()
+    {
+        using var dir = new TempFolder();
+        var path = TinyLlada(dir);
+        var (code, output, err) = Run("import", "hf", "--from", path, "--out", dir["imported"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("imported llada", output);
+        Assert.True(File.Exists(Path.Combine(dir["imported"], "tokenizer_config.json")));
+        using var a = ModelLoader.Load(path);
+        using var b = ModelLoader.Load(dir["imported"]);
+        using var ids = tensor(new long[] { 4, 8, 15, 16 }).unsqueeze(0);
+        using var la = a.Model.Logits(ids);
+        using var lb = b.Model.Logits(ids);
+        Assert.True(la.allclose(lb, rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void ExportWritesLladasLayoutWithTheSameLogits()
+    {
+        using var dir = new TempFolder();
+        var tok = HfFixtures.Tokenizer;
+        var config = new ModelConfig
+        {
+            DModel = 32, NHeads = 4, NKvHeads = 2, NLayers = 2, MlpHiddenSize = 48, VocabSize = tok.VocabSize, MaxSequenceLength = 32,
+            MaskTokenId = tok.Special.MaskId, EosTokenId = tok.Special.EosId, PadTokenId = tok.Special.PadId, RopeTheta = 10000,
+        };
+        using (var m = new LladaModel(config, new Generator(3))) Checkpoint.Save(dir["ours"], m, tok);
+        var (code, _, err) = Run("export", "hf", "--model", dir["ours"], "--out", dir["hf"]);
+        Assert.True(code == 0, err);
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(dir["hf"], "config.json")))!;
+        Assert.Equal("llada", cfg["model_type"]!.GetValue<string>());
+        Assert.Equal("llama", cfg["block_type"]!.GetValue<string>());
+        Assert.Equal(config.VocabSize, cfg["embedding_size"]!.GetValue<int>());
+        using var ours = ModelLoader.Load(dir["ours"]);
+        using var theirs = ModelLoader.Load(dir["hf"]);
+        Assert.IsType<LladaModel>(ours.Model);
+        Assert.IsType<LladaHfModel>(theirs.Model);
+        using var ids = tensor(new long[] { 4, 8, 15, 16, 23, 42 }).unsqueeze(0);
+        using var _ = no_grad();
+        using var a = ours.Model.Logits(ids);
+        using var b = theirs.Model.Logits(ids);
+        Assert.True(a.allclose(b, rtol: 1e-4, atol: 1e-4), $"max diff {(a - b).abs().max().item<float>()}");
+    }
+}
