@@ -21,8 +21,9 @@ public static class TrapCommand
         var quick = new Option<bool>("--quick") { Description = "small end-to-end run: the paper's language, a tiny model, every sampler at one and at many tokens per step (< 3 min)" };
         var languages = new Option<string[]>("--language") { Description = "languages: paper ({He likes apple, I play tennis}), coupled, coupled:K,n,pairs,d,m,f (default: paper and coupled)", AllowMultipleArgumentsPerToken = true };
         var samples = new Option<int>("--samples") { Description = "samples per sampler setting", DefaultValueFactory = _ => 1000 };
-        var trainSteps = new Option<int?>("--train-steps") { Description = "optimizer steps of each trap model (default 300 with --quick, 800 otherwise)" };
+        var trainSteps = new Option<int?>("--train-steps") { Description = "optimizer steps of each trap model (default 150 with --quick, 800 otherwise)" };
         var seed = new Option<long>("--seed") { Description = "seed of training and sampling", DefaultValueFactory = _ => 0 };
+        var only = new Option<string[]>("--samplers") { Description = "measure only these sampler curves (default: all)", AllowMultipleArgumentsPerToken = true };
         var natural = new Option<string?>("--natural-model") { Description = "also measure natural text with this model folder: duplicates, PMI by distance, and judge perplexity when a judge is wired" };
         var naturalPrompts = new Option<string?>("--natural-prompts") { Description = "text file whose non-empty lines are prompts (default: data/corpus/tinyshakespeare/input.txt)" };
         var naturalCount = new Option<int>("--natural-count") { Description = "natural-text prompts per setting", DefaultValueFactory = _ => 16 };
@@ -31,7 +32,7 @@ public static class TrapCommand
         var cmd = new Command("trap", "The marginal trap: train small models on languages with an exact support, sample them with every sampler " +
             "at temperature 1 from one to many tokens per step, and report the invalid rate beside the exact product-of-marginals rate (trap.json, figures).")
         {
-            outDir, quick, languages, samples, trainSteps, seed, natural, naturalPrompts, naturalCount, naturalLength,
+            outDir, quick, languages, samples, trainSteps, seed, only, natural, naturalPrompts, naturalCount, naturalLength,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -43,12 +44,12 @@ public static class TrapCommand
             var names = r.GetValue(languages) is { Length: > 0 } given ? given : q ? ["paper"] : ["paper", "coupled"];
             var langs = names.Select(TrapLanguages.FromName).ToList();
             long s = r.GetValue(seed);
-            var trainOpts = new TrapTrainingOptions(Steps: r.GetValue(trainSteps) ?? (q ? 300 : 800), Seed: s);
+            var trainOpts = new TrapTrainingOptions(Steps: r.GetValue(trainSteps) ?? (q ? 150 : 800), Seed: s);
+            var curves = r.GetValue(only) is { Length: > 0 } o ? o.ToHashSet() : null;
             Directory.CreateDirectory(dir);
             var reports = new List<object>();
-            string? primaryJson = null;
             foreach (var lang in langs)
-                reports.Add(RunLanguage(lang, dir, q, n, trainOpts, (ulong)s, ref primaryJson));
+                reports.Add(RunLanguage(lang, dir, q, n, trainOpts, (ulong)s, curves));
             object? naturalReport = null;
             if (r.GetValue(natural) is { } modelDir)
                 naturalReport = RunNatural(modelDir, r.GetValue(naturalPrompts), r.GetValue(naturalCount), r.GetValue(naturalLength), q, dir, (ulong)s);
@@ -71,7 +72,7 @@ public static class TrapCommand
 
     sealed record LanguageReport(string Name, int Length, long SupportSize, object ProductOfMarginals, object Samplers, string Figure);
 
-    static LanguageReport RunLanguage(TrapLanguage lang, string dir, bool quick, int samples, TrapTrainingOptions opts, ulong seed, ref string? primary)
+    static LanguageReport RunLanguage(TrapLanguage lang, string dir, bool quick, int samples, TrapTrainingOptions opts, ulong seed, HashSet<string>? curves)
     {
         string ldir = Path.Combine(dir, Sanitize(lang.Name));
         Directory.CreateDirectory(ldir);
@@ -86,7 +87,8 @@ public static class TrapCommand
         var words = TrapModel.WordTokens(tokenizer, lang);
         var prompt = TrapModel.Prompt(tokenizer);
         var prediction = TrapExperiment.Predict(m, prompt, words, lang);
-        var sweep = TrapExperiment.Sweep(lang.Length, quick);
+        var sweep = TrapExperiment.Sweep(lang.Length, quick).Where(x => curves is null || curves.Contains(x.Curve)).ToList();
+        if (sweep.Count == 0) throw new DlmException("--samplers selected no sampler (names: low_confidence, random, dream_origin, dream_maskgit_plus, dream_topk_margin, dream_entropy, mdlm, remdm_cap, fast_dllm_threshold, fast_dllm_factor, dependency_aware)");
         var points = new List<TrapPoint>();
         WorkView.Run($"sampling {lang.Name}", sweep.Count, report =>
         {

@@ -79,11 +79,20 @@ public static class NaturalTextStudy
                 var tokens = Categorical.Sample(baseLog[a].exp().unsqueeze(0).expand(draws, -1), g).data<long>().ToArray();
                 foreach (var t in tokens) rows.Add((a, t));
             }
-            var batch = x.repeat(rows.Count, 1);
-            for (int r = 0; r < rows.Count; r++) batch[r, rows[r].Anchor] = rows[r].Token;
+            var xs = x.data<long>().ToArray();
+            var flat = new long[rows.Count * total];
+            for (int r = 0; r < rows.Count; r++)
+            {
+                xs.CopyTo(flat, r * total);
+                flat[r * total + rows[r].Anchor] = rows[r].Token;
+            }
+            var batch = tensor(flat, new long[] { rows.Count, total });
             var condLog = LogProbs(model, batch);                                // [R, L, V]
             // KL(cond_j || base_j) per row and position.
-            var kl = (condLog.exp() * (condLog - baseLog.unsqueeze(0))).sum(-1).data<double>().ToArray();
+            // Terms with zero conditional probability (the mask column) contribute 0, not 0·(−inf − −inf).
+            var pc = condLog.exp();
+            var term = torch.where(pc.gt(0), pc * (condLog - baseLog.unsqueeze(0)), torch.zeros_like(pc));
+            var kl = term.sum(-1).data<double>().ToArray();
             for (int r = 0; r < rows.Count; r++)
                 for (int j = p; j < total; j++)
                 {
