@@ -22,6 +22,7 @@ public static class Program
             InspectCommand.Create(),
             ImportCommand.Create(),
             ExportCommand.Create(),
+            TrapCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);

@@ -26,11 +26,26 @@ public static class GenerateCommand
         var logitsEosInf = new Option<bool>("--logits-eos-inf") { Description = "LLaDA's logits_eos_inf: EOS logit set to -inf before sampling, so EOS is never generated (eos id from config.json)" };
         var confEosEotInf = new Option<bool>("--confidence-eos-eot-inf") { Description = "LLaDA's confidence_eos_eot_inf as its code really behaves (see LladaSamplerOptions): after the argmax, the EoT column (and at temperature 0 the EOS column) leaves the softmax, so positions predicting them are committed last" };
         var eotId = new Option<int?>("--eot-id") { Description = "end-of-turn id for --confidence-eos-eot-inf (default: the tokenizer's <|eot_id|> or <|im_end|>)" };
+        var threshold = new Option<double?>("--threshold") { Description = "fast_dllm_threshold / dependency_aware: commit predictions at least this confident (default 0.9)" };
+        var factor = new Option<double?>("--factor") { Description = "fast_dllm_factor: the n-th most confident is committed while >= 1 - factor/(n+1) (default 1)" };
+        var alg = new Option<string?>("--alg") { Description = "dream: unmasking order origin | maskgit_plus | topk_margin | entropy (default origin)" };
+        var algTemp = new Option<double?>("--alg-temp") { Description = "dream: draw the positions from softmax(confidence / alg_temp) instead of taking the best" };
+        var topP = new Option<double?>("--top-p") { Description = "dream, mdlm, remdm: nucleus filtering of the token distribution" };
+        var topK = new Option<int?>("--top-k") { Description = "dream: top-k filtering of the token distribution" };
+        var eps = new Option<double?>("--eps") { Description = "dream (1e-3), mdlm and remdm (1e-5): last point of the time grid" };
+        var remdmStrategy = new Option<string?>("--remdm-strategy") { Description = "remdm: cap | rescale | conf | loop (default cap)" };
+        var eta = new Option<double?>("--eta") { Description = "remdm: remasking rate η (0.008; loop 0.02)" };
+        var tOn = new Option<double?>("--t-on") { Description = "remdm loop: start of the remasking plateau (0.55)" };
+        var tOff = new Option<double?>("--t-off") { Description = "remdm loop: end of the plateau (0.05)" };
+        var alphaOn = new Option<double?>("--alpha-on") { Description = "remdm loop: α held on the plateau (0.9)" };
+        var candidates = new Option<int?>("--candidates") { Description = "dependency_aware: anchor tokens probed per call (default 4; 0 = no probe)" };
+        var budget = new Option<bool>("--budget") { Description = "dependency_aware: a step's extra tokens share an error budget Σ(1 − p) ≤ 1 − threshold" };
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler.")
         {
             model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
+            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, budget,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -40,7 +55,13 @@ public static class GenerateCommand
             var settings = new SamplerSettings(
                 GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength),
                 Temperature: r.GetValue(temperature), Remasking: r.GetValue(remasking)!, CfgScale: r.GetValue(cfg),
-                LogitsEosInf: r.GetValue(logitsEosInf), ConfidenceEosEotInf: r.GetValue(confEosEotInf), EosId: m.Config.EosTokenId, EotId: eot);
+                LogitsEosInf: r.GetValue(logitsEosInf), ConfidenceEosEotInf: r.GetValue(confEosEotInf), EosId: m.Config.EosTokenId, EotId: eot)
+            {
+                Threshold = r.GetValue(threshold), Factor = r.GetValue(factor), Alg = r.GetValue(alg), AlgTemp = r.GetValue(algTemp),
+                TopP = r.GetValue(topP), TopK = r.GetValue(topK), Eps = r.GetValue(eps), RemdmStrategy = r.GetValue(remdmStrategy),
+                Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
+                Candidates = r.GetValue(candidates), Budget = r.GetValue(budget),
+            };
             var chosen = SamplerRegistry.Create(r.GetValue(sampler)!, settings);
             var promptText = r.GetValue(prompt)!;
             if (r.GetValue(chat))

@@ -14,6 +14,28 @@ public sealed record SamplerSettings(
     int? EotId = null)
 {
     public int Block => BlockLength ?? GenLength;
+
+    // Settings of the other anchors' samplers; null means the sampler's own default.
+    /// <summary>Fast-dLLM and dependency_aware confidence threshold (default 0.9).</summary>
+    public double? Threshold { get; init; }
+    /// <summary>Fast-dLLM's factor variant (default 1).</summary>
+    public double? Factor { get; init; }
+    /// <summary>Dream's unmasking order: origin, maskgit_plus, topk_margin, entropy.</summary>
+    public string? Alg { get; init; }
+    public double? AlgTemp { get; init; }
+    public double? TopP { get; init; }
+    public int? TopK { get; init; }
+    /// <summary>Last time point of Dream/MDLM/ReMDM time grids.</summary>
+    public double? Eps { get; init; }
+    /// <summary>ReMDM: cap, rescale, conf, loop; and its η, t_on, t_off, α_on.</summary>
+    public string? RemdmStrategy { get; init; }
+    public double? Eta { get; init; }
+    public double? TOn { get; init; }
+    public double? TOff { get; init; }
+    public double? AlphaOn { get; init; }
+    /// <summary>dependency_aware: anchor tokens probed per call (0: none) and the error-budget rule.</summary>
+    public int? Candidates { get; init; }
+    public bool Budget { get; init; }
 }
 
 /// <summary>Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments.</summary>
@@ -29,7 +51,34 @@ public static class SamplerRegistry
             s => new LladaSampler(Llada(s, LladaSamplerOptions.LowConfidence))),
         new("random", "LLaDA's sampler with random remasking",
             s => new LladaSampler(Llada(s, LladaSamplerOptions.Random))),
+        new("fast_dllm_threshold", "Fast-dLLM: commit the top-1 and every prediction with confidence >= --threshold (0.9)",
+            s => new FastDllmSampler(FastDllm(s, null))),
+        new("fast_dllm_factor", "Fast-dLLM's factor variant: the n-th most confident is committed while >= 1 - factor/(n+1) (--factor 1)",
+            s => new FastDllmSampler(FastDllm(s, s.Factor ?? 1.0))),
+        new("dream", "Dream's diffusion_generate with --alg origin|maskgit_plus|topk_margin|entropy, --alg-temp, --top-p, --top-k",
+            s => new DreamSampler(Dream(s, s.Alg ?? DreamOptions.Origin))),
+        .. DreamOptions.Algs.Select(alg => new Entry("dream_" + alg, $"Dream's sampler with alg={alg}", s => new DreamSampler(Dream(s, alg)))),
+        new("mdlm", "MDLM's cached ancestral sampler (no network call when a step changed nothing), --top-p",
+            s => new MdlmSampler(new MdlmOptions(s.GenLength, s.Steps, s.Eps ?? 1e-5, s.TopP ?? 1.0))),
+        new("remdm", "ReMDM remasking, --remdm-strategy cap|rescale|conf|loop, --eta, --t-on, --t-off, --alpha-on",
+            s => new RemdmSampler(Remdm(s, s.RemdmStrategy ?? RemdmOptions.Cap))),
+        .. RemdmOptions.Strategies.Select(st => new Entry("remdm_" + st, $"ReMDM with strategy {st}", s => new RemdmSampler(Remdm(s, st)))),
+        new("dependency_aware", "parallel decoding that probes an anchor's tokens in the same call and commits what is confident given it (--threshold, --candidates)",
+            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9, s.Candidates ?? 4, s.Budget))),
     ];
+
+    static FastDllmOptions FastDllm(SamplerSettings s, double? factor) =>
+        new(GenLength: s.GenLength, BlockLength: s.Block, Temperature: s.Temperature, Remasking: s.Remasking, Threshold: s.Threshold ?? 0.9, Factor: factor);
+
+    static DreamOptions Dream(SamplerSettings s, string alg) =>
+        new(GenLength: s.GenLength, Steps: s.Steps, Alg: alg, AlgTemp: s.AlgTemp, Temperature: s.Temperature, TopP: s.TopP, TopK: s.TopK, Eps: s.Eps ?? 1e-3);
+
+    static RemdmOptions Remdm(SamplerSettings s, string strategy)
+    {
+        var d = new RemdmOptions();
+        return new(s.GenLength, s.Steps, strategy, s.Eta ?? (strategy == RemdmOptions.Loop ? 0.02 : d.Eta), s.TOn ?? d.TOn, s.TOff ?? d.TOff,
+            s.AlphaOn ?? d.AlphaOn, s.Eps ?? d.Eps, s.TopP ?? 1.0);
+    }
 
     static LladaSamplerOptions Llada(SamplerSettings s, string remasking) =>
         new(GenLength: s.GenLength, Steps: s.Steps, BlockLength: s.Block, Temperature: s.Temperature, Remasking: remasking, CfgScale: s.CfgScale,

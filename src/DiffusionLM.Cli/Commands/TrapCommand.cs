@@ -1,0 +1,186 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using DiffusionLM.Analysis;
+using DiffusionLM.Analysis.Trap;
+using DiffusionLM.Cli.Terminal;
+using DiffusionLM.IO;
+using DiffusionLM.Models;
+using DiffusionLM.Sampling;
+
+namespace DiffusionLM.Cli.Commands;
+
+public static class TrapCommand
+{
+    /// <summary>The judge of natural-text quality (the stories260K teacher), set where one exists; null: no gen-ppl.</summary>
+    public static Func<IJudge?>? JudgeFactory { get; set; }
+
+    public static Command Create()
+    {
+        var outDir = new Option<string>("--out") { Description = "folder for trap.json, the figures, the corpora and the trained trap models", Required = true };
+        var quick = new Option<bool>("--quick") { Description = "small end-to-end run: the paper's language, a tiny model, every sampler at one and at many tokens per step (< 3 min)" };
+        var languages = new Option<string[]>("--language") { Description = "languages: paper ({He likes apple, I play tennis}), coupled, coupled:K,n,pairs,d,m,f (default: paper and coupled)", AllowMultipleArgumentsPerToken = true };
+        var samples = new Option<int>("--samples") { Description = "samples per sampler setting", DefaultValueFactory = _ => 1000 };
+        var trainSteps = new Option<int?>("--train-steps") { Description = "optimizer steps of each trap model (default 150 with --quick, 800 otherwise)" };
+        var seed = new Option<long>("--seed") { Description = "seed of training and sampling", DefaultValueFactory = _ => 0 };
+        var only = new Option<string[]>("--samplers") { Description = "measure only these sampler curves (default: all)", AllowMultipleArgumentsPerToken = true };
+        var natural = new Option<string?>("--natural-model") { Description = "also measure natural text with this model folder: duplicates, PMI by distance, and judge perplexity when a judge is wired" };
+        var naturalPrompts = new Option<string?>("--natural-prompts") { Description = "text file whose non-empty lines are prompts (default: data/corpus/tinyshakespeare/input.txt)" };
+        var naturalCount = new Option<int>("--natural-count") { Description = "natural-text prompts per setting", DefaultValueFactory = _ => 16 };
+        var naturalLength = new Option<int>("--natural-length") { Description = "tokens generated per natural-text prompt", DefaultValueFactory = _ => 64 };
+
+        var cmd = new Command("trap", "The marginal trap: train small models on languages with an exact support, sample them with every sampler " +
+            "at temperature 1 from one to many tokens per step, and report the invalid rate beside the exact product-of-marginals rate (trap.json, figures).")
+        {
+            outDir, quick, languages, samples, trainSteps, seed, only, natural, naturalPrompts, naturalCount, naturalLength,
+        };
+        cmd.SetAction(r => Io.Guard(() =>
+        {
+            var clock = Stopwatch.StartNew();
+            string dir = r.GetValue(outDir)!;
+            bool q = r.GetValue(quick);
+            int n = r.GetValue(samples);
+            if (n < 1) throw new DlmException($"--samples must be positive (got {n})");
+            var names = r.GetValue(languages) is { Length: > 0 } given ? given : q ? ["paper"] : ["paper", "coupled"];
+            var langs = names.Select(TrapLanguages.FromName).ToList();
+            long s = r.GetValue(seed);
+            var trainOpts = new TrapTrainingOptions(Steps: r.GetValue(trainSteps) ?? (q ? 150 : 800), Seed: s);
+            var curves = r.GetValue(only) is { Length: > 0 } o ? o.ToHashSet() : null;
+            Directory.CreateDirectory(dir);
+            var reports = new List<object>();
+            foreach (var lang in langs)
+                reports.Add(RunLanguage(lang, dir, q, n, trainOpts, (ulong)s, curves));
+            object? naturalReport = null;
+            if (r.GetValue(natural) is { } modelDir)
+                naturalReport = RunNatural(modelDir, r.GetValue(naturalPrompts), r.GetValue(naturalCount), r.GetValue(naturalLength), q, dir, (ulong)s);
+            var first = (LanguageReport)reports[0];
+            var payload = new
+            {
+                language = first.Name,
+                product_of_marginals = first.ProductOfMarginals,
+                samplers = first.Samplers,
+                languages = reports,
+                natural = naturalReport,
+                seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            };
+            AtomicFile.WriteAllText(Path.Combine(dir, "trap.json"), JsonSerializer.Serialize(payload, new JsonSerializerOptions { WriteIndented = true }));
+            Io.Out.WriteLine($"wrote {Path.Combine(dir, "trap.json")} in {clock.Elapsed.TotalSeconds:F0} s");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    sealed record LanguageReport(string Name, int Length, long SupportSize, object ProductOfMarginals, object Samplers, string Figure);
+
+    static LanguageReport RunLanguage(TrapLanguage lang, string dir, bool quick, int samples, TrapTrainingOptions opts, ulong seed, HashSet<string>? curves)
+    {
+        string ldir = Path.Combine(dir, Sanitize(lang.Name));
+        Directory.CreateDirectory(ldir);
+        string corpus = TrapModel.CorpusText(lang, opts.Sentences, opts.Seed);
+        AtomicFile.WriteAllText(Path.Combine(ldir, "corpus.txt"), corpus);
+        var tokenizer = TrapModel.Tokenizer(lang, corpus);
+        Models.LladaModel? model = null;
+        WorkView.Run($"training the {lang.Name} model", opts.Steps, report =>
+            model = TrapModel.Train(lang, tokenizer, corpus, opts, (step, loss) => report(step, $"step {step}/{opts.Steps} loss {loss:F3}")));
+        using var m = model!;
+        Checkpoint.Save(Path.Combine(ldir, "model"), m, tokenizer);
+        var words = TrapModel.WordTokens(tokenizer, lang);
+        var prompt = TrapModel.Prompt(tokenizer);
+        var prediction = TrapExperiment.Predict(m, prompt, words, lang);
+        var sweep = TrapExperiment.Sweep(lang.Length, quick).Where(x => curves is null || curves.Contains(x.Curve)).ToList();
+        if (sweep.Count == 0) throw new DlmException("--samplers selected no sampler (names: low_confidence, random, dream_origin, dream_maskgit_plus, dream_topk_margin, dream_entropy, mdlm, remdm_cap, fast_dllm_threshold, fast_dllm_factor, dependency_aware)");
+        var points = new List<TrapPoint>();
+        WorkView.Run($"sampling {lang.Name}", sweep.Count, report =>
+        {
+            for (int i = 0; i < sweep.Count; i++)
+            {
+                points.Add(TrapExperiment.Measure(m, sweep[i], prompt, words, lang, samples, seed + (ulong)i));
+                report(i + 1, $"{sweep[i].Curve} {points[^1].TokensPerStep:F2} tok/step: {points[^1].TrapRate:P1} invalid");
+            }
+        });
+        string figure = Path.Combine(ldir, "trap.png");
+        TrapFigures.TrapRate(figure, lang.Name, points, prediction.InvalidRate);
+        Io.Out.WriteLine($"{lang.Name}: product of marginals predicts {prediction.InvalidRate:P1} invalid (off-word mass {prediction.OffWordMass:E1})");
+        foreach (var p in points)
+            Io.Out.WriteLine($"  {p.Curve,-20} {Describe(p),-26} tok/step {p.TokensPerStep,5:F2}  nfe {p.Nfe,5:F2}  invalid {p.TrapRate,7:P2}" + (p.Example.Length > 0 ? $"  e.g. \"{p.Example}\"" : ""));
+        var samplers = points.GroupBy(p => p.Curve).Select(g => new
+        {
+            name = g.Key,
+            tokens_per_step = g.Select(p => Math.Round(p.TokensPerStep, 4)).ToArray(),
+            trap_rate = g.Select(p => p.TrapRate).ToArray(),
+            nfe = g.Select(p => Math.Round(p.Nfe, 4)).ToArray(),
+            batch_nfe = g.Select(p => p.BatchNfe).ToArray(),
+            settings = g.Select(Describe).ToArray(),
+            samples = g.Select(p => p.Samples).ToArray(),
+            example_invalid = g.Select(p => p.Example).ToArray(),
+        }).ToArray();
+        var pom = new
+        {
+            invalid_rate = prediction.InvalidRate,
+            off_word_mass = prediction.OffWordMass,
+            marginals = prediction.Marginals.Select((row, i) => row.Select((v, w) => new { v, w }).Where(x => x.v > 1e-3)
+                .ToDictionary(x => lang.Words[x.w], x => Math.Round(x.v, 4))).ToArray(),
+        };
+        return new LanguageReport(lang.Name, lang.Length, lang.SupportSize, pom, samplers, figure);
+
+        string Describe(TrapPoint p)
+        {
+            int idx = points.IndexOf(p);
+            var st = sweep[idx].Settings;
+            return p.Curve switch
+            {
+                "fast_dllm_threshold" or "dependency_aware" => $"threshold={st.Threshold}",
+                "fast_dllm_factor" => $"factor={st.Factor}",
+                _ => $"steps={st.Steps}",
+            };
+        }
+    }
+
+    static object RunNatural(string modelDir, string? promptFile, int count, int genLength, bool quick, string dir, ulong seed)
+    {
+        using var loaded = ModelLoader.Load(modelDir);
+        promptFile ??= FindBundled("data/corpus/tinyshakespeare/input.txt");
+        if (!File.Exists(promptFile)) throw new DlmException($"{promptFile}: prompt file not found");
+        // Prompts: lines spread over the file, so they are not all from one scene.
+        var lines = File.ReadAllLines(promptFile).Where(l => l.Trim().Length > 20).ToArray();
+        var picked = Enumerable.Range(0, count).Select(i => lines[(int)((long)i * lines.Length / count)]);
+        var prompts = NaturalTextStudy.Prompts(loaded.Tokenizer, picked, count, 16);
+        if (prompts.Max(p => p.Length) + genLength > loaded.Model.Config.MaxSequenceLength)
+            throw new DlmException($"--natural-length {genLength} does not fit the model's context {loaded.Model.Config.MaxSequenceLength} after a 16-token prompt");
+        var judge = JudgeFactory?.Invoke();
+        var s0 = new SamplerSettings(GenLength: genLength, Steps: genLength, Temperature: 1.0);
+        int[] divisors = quick ? [1, 4] : [1, 2, 4, 8];
+        double[] thresholds = quick ? [0.9, 0.5] : [0.9, 0.7, 0.5, 0.3];
+        var settings = new List<TrapSetting>();
+        foreach (var name in new[] { "low_confidence", "random" })
+            foreach (int d in divisors) settings.Add(new(name, name, s0 with { Steps = genLength / d }));
+        foreach (double t in thresholds) settings.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
+        foreach (double t in thresholds) settings.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = t }));
+        var points = new List<NaturalPoint>();
+        WorkView.Run("natural text", settings.Count, report =>
+        {
+            for (int i = 0; i < settings.Count; i++)
+            {
+                points.Add(NaturalTextStudy.Measure(judge, loaded, settings[i], prompts, genLength, seed + (ulong)i));
+                report(i + 1, $"{settings[i].Curve} nfe {points[^1].Nfe:F1}");
+            }
+        });
+        var pmi = NaturalTextStudy.PmiByDistance(loaded.Model, prompts.Take(quick ? 4 : 8).ToList(), genLength, anchors: 4, draws: 4, seed);
+        TrapFigures.Natural(Path.Combine(dir, "natural.png"), points);
+        TrapFigures.Pmi(Path.Combine(dir, "pmi.png"), pmi);
+        Io.Out.WriteLine("natural text" + (judge is null ? " (no judge wired: gen-ppl not measured)" : ""));
+        foreach (var p in points)
+            Io.Out.WriteLine($"  {p.Curve,-20} nfe {p.Nfe,6:F1}  tok/step {p.TokensPerStep,5:F2}  gen-ppl {(p.GenPpl is { } g ? g.ToString("F2") : "-"),8}  duplicates {p.DuplicateRate:P2}");
+        foreach (var p in pmi.Where(p => p.Distance <= 8 || p.Distance % 8 == 0))
+            Io.Out.WriteLine($"  PMI at distance {p.Distance,2}: {p.MeanPmi:F4} nats ({p.Pairs} pairs)");
+        return new { model = modelDir, judged = judge is not null, points, pmi };
+    }
+
+    static string FindBundled(string relative)
+    {
+        var home = Environment.GetEnvironmentVariable("DLM_HOME") ?? Directory.GetCurrentDirectory();
+        return Path.Combine(home, relative);
+    }
+
+    static string Sanitize(string name) => new(name.Select(c => char.IsLetterOrDigit(c) || c == '-' ? c : '_').ToArray());
+}

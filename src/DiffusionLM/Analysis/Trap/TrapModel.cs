@@ -1,0 +1,105 @@
+using DiffusionLM.Corruption;
+using DiffusionLM.Models;
+using DiffusionLM.Text;
+using DiffusionLM.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Analysis.Trap;
+
+/// <summary>How a trap model is trained: a small masked-diffusion LM on whole sentences.</summary>
+public sealed record TrapTrainingOptions(
+    int Sentences = 4000, int Steps = 400, int BatchSize = 64, double LearningRate = 3e-3,
+    int DModel = 64, int Layers = 2, int Heads = 4, long Seed = 0);
+
+/// <summary>
+/// Trains a denoiser on a trap language. The corpus (one sentence per line, also written as text so that
+/// <c>dlm train</c> can use it) is tokenized with a byte-level BPE large enough that every word is one
+/// token; each training sequence is bos followed by one sentence (the bos is never masked, as an SFT
+/// prompt), so the model sees exactly the sentences and learns p(word | visible words) by the masked ELBO.
+/// </summary>
+public static class TrapModel
+{
+    /// <summary>The corpus: <paramref name="sentences"/> uniform draws from the support, one per line, words separated by spaces.</summary>
+    public static string CorpusText(TrapLanguage language, int sentences, long seed)
+    {
+        var rng = new Random((int)(seed & int.MaxValue) ^ 0x5EED);
+        var lines = new List<string>(sentences);
+        // A leading space on every line: each word is then the pre-token " word", one BPE token.
+        for (int i = 0; i < sentences; i++) lines.Add(" " + language.Text(language.Sample(rng)));
+        return string.Join('\n', lines) + "\n";
+    }
+
+    /// <summary>A tokenizer with one token per word (" word"): byte-level BPE trained until no pair is left.</summary>
+    public static ByteLevelBpeTokenizer Tokenizer(TrapLanguage language, string corpus)
+    {
+        int merges = language.Words.Sum(w => w.Length + 1) + 64;
+        var tok = ByteLevelBpeTokenizer.Train([corpus], 260 + merges);
+        WordTokens(tok, language);
+        return tok;
+    }
+
+    /// <summary>The token id of each word (as it appears after a space); an error when a word is not one token.</summary>
+    public static int[] WordTokens(ITokenizer tokenizer, TrapLanguage language)
+    {
+        var ids = new int[language.Words.Count];
+        for (int w = 0; w < ids.Length; w++)
+        {
+            var enc = tokenizer.Encode(" " + language.Words[w]);
+            if (enc.Length != 1)
+                throw new DlmException($"language {language.Name}: word \"{language.Words[w]}\" is {enc.Length} tokens under this tokenizer; the trap needs one token per word");
+            ids[w] = enc[0];
+        }
+        return ids;
+    }
+
+    /// <summary>The prompt every trap sample starts from: bos.</summary>
+    public static long[] Prompt(ITokenizer tokenizer) => [tokenizer.Special.BosId];
+
+    public static LladaModel Train(TrapLanguage language, ByteLevelBpeTokenizer tokenizer, string corpus, TrapTrainingOptions o,
+        Action<int, double>? progress = null)
+    {
+        var wordTok = WordTokens(tokenizer, language);
+        var sentences = corpus.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(language.WordIndex).ToArray()).ToArray();
+        if (sentences.Any(s => !language.IsValid(s))) throw new DlmException($"language {language.Name}: the corpus holds an invalid sentence");
+        int seqLen = language.Length + 1;
+        var config = new ModelConfig
+        {
+            DModel = o.DModel, NLayers = o.Layers, NHeads = o.Heads, NKvHeads = o.Heads, MlpHiddenSize = o.DModel * 4,
+            VocabSize = tokenizer.VocabSize, MaxSequenceLength = seqLen, MaskTokenId = tokenizer.Special.MaskId,
+            EosTokenId = tokenizer.Special.EosId, PadTokenId = tokenizer.Special.PadId, BosTokenId = tokenizer.Special.BosId,
+        };
+        config.Validate("trap model");
+        var model = new LladaModel(config, BatchSampler.StepGenerator(o.Seed, -1, 1));
+        var process = new MaskedProcess(new LinearMaskSchedule(), config.MaskTokenId);
+        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))) { WeightDecay = 0.0 };
+        var schedule = new LearningRateSchedule(o.LearningRate, Math.Max(1, o.Steps / 20), o.Steps);
+        model.train();
+        for (int step = 0; step < o.Steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            using var g = BatchSampler.StepGenerator(o.Seed, step);
+            var pick = randint(sentences.Length, [o.BatchSize], generator: g).data<long>().ToArray();
+            var ids = new long[o.BatchSize, seqLen];
+            var promptMask = new bool[o.BatchSize, seqLen];
+            for (int r = 0; r < o.BatchSize; r++)
+            {
+                ids[r, 0] = tokenizer.Special.BosId;
+                promptMask[r, 0] = true;
+                for (int i = 0; i < language.Length; i++) ids[r, i + 1] = wordTok[sentences[pick[r]][i]];
+            }
+            using var batch = new TrainingBatch(tensor(ids), tensor(promptMask));
+            optimizer.ZeroGrad();
+            var loss = process.Loss(model, batch, g);
+            double value = loss.item<float>();
+            if (!double.IsFinite(value)) throw new DlmException($"trap model training diverged at step {step} (loss {value})");
+            loss.backward();
+            optimizer.ClipGradients(1.0);
+            optimizer.Step(schedule.At(step));
+            progress?.Invoke(step + 1, value);
+        }
+        model.eval();
+        return model;
+    }
+}
