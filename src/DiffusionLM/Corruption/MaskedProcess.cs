@@ -12,6 +12,14 @@ namespace DiffusionLM.Corruption;
 public sealed record TrainingBatch(Tensor Ids, Tensor? PromptMask = null) : IDisposable
 {
     public void Dispose() { Ids.Dispose(); PromptMask?.Dispose(); }
+
+    /// <summary>Takes the tensors out of every dispose scope: for batches kept for a whole run.</summary>
+    public TrainingBatch Detached()
+    {
+        Ids.DetachFromDisposeScope();
+        PromptMask?.DetachFromDisposeScope();
+        return this;
+    }
 }
 
 /// <summary>The corrupted batch: x_t, which positions were masked, the time of each row.</summary>

@@ -51,17 +51,38 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
         return new TrainingBatch(tensor(ids), prompt is null ? null : tensor(prompt));
     }
 
-    /// <summary>A fixed set of held-out windows, the same at every evaluation.</summary>
-    public static Tensor FixedWindows(int[] tokens, int seqLen, int count)
+    /// <summary>
+    /// A fixed set of held-out batches, the same at every evaluation, shaped like the training batches:
+    /// evenly spaced windows of the validation split, or (SFT) pairs drawn from it with a fixed seed,
+    /// so that an SFT model is validated on the task it is trained on.
+    /// </summary>
+    public static IReadOnlyList<TrainingBatch> ValidationBatches(int[] tokens, int seqLen, int count, int eosId, bool sft, long seed)
     {
-        count = Math.Max(1, Math.Min(count, tokens.Length / seqLen));
-        var ids = new long[count, seqLen];
-        long stride = Math.Max(seqLen, (tokens.Length - seqLen) / Math.Max(1, count - 1));
-        for (int r = 0; r < count; r++)
+        const int chunk = 16;
+        count = Math.Max(1, count);
+        var batches = new List<TrainingBatch>();
+        if (sft)
         {
-            long start = Math.Min(r * stride, tokens.Length - seqLen);
-            for (int j = 0; j < seqLen; j++) ids[r, j] = tokens[start + j];
+            for (int done = 0, i = 0; done < count; done += chunk, i++)
+            {
+                using var g = StepGenerator(seed, -2 - i, 3);
+                batches.Add(new BatchSampler(tokens, seqLen, Math.Min(chunk, count - done), eosId, sft: true).Draw(g).Detached());
+            }
+            return batches;
         }
-        return tensor(ids);
+        count = Math.Min(count, Math.Max(1, tokens.Length / seqLen));
+        long stride = Math.Max(seqLen, (tokens.Length - seqLen) / Math.Max(1, count - 1));
+        for (int first = 0; first < count; first += chunk)
+        {
+            int rows = Math.Min(chunk, count - first);
+            var ids = new long[rows, seqLen];
+            for (int r = 0; r < rows; r++)
+            {
+                long start = Math.Min((first + r) * stride, tokens.Length - seqLen);
+                for (int j = 0; j < seqLen; j++) ids[r, j] = tokens[start + j];
+            }
+            batches.Add(new TrainingBatch(tensor(ids)).Detached());
+        }
+        return batches;
     }
 }

@@ -51,7 +51,7 @@ public sealed class Trainer
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
         var process = new MaskedProcess(MaskSchedule.FromName(model.Config.Schedule), model.Config.MaskTokenId);
         var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft);
-        using var valIds = BatchSampler.FixedWindows(corpus.Validation, seqLen, opts.EvalWindows);
+        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         if (saved is not null)
         {
@@ -112,7 +112,7 @@ public sealed class Trainer
             double? val = null;
             if (step % opts.EvalInterval == 0 || step == totalSteps)
             {
-                val = ValidationLoss(model, process, valIds, opts.Seed);
+                val = ValidationLoss(model, process, valBatches, opts.Seed);
                 valLoss.Add(new TrainingState.ValPoint(step, val.Value));
                 model.train();
             }
@@ -144,21 +144,19 @@ public sealed class Trainer
         return value;
     }
 
-    /// <summary>The ELBO loss on fixed held-out windows with fixed masks: comparable across steps and runs.</summary>
-    public static double ValidationLoss(LladaModel model, MaskedProcess process, Tensor valIds, long seed)
+    /// <summary>The ELBO loss on fixed held-out batches with fixed masks: comparable across steps and runs.</summary>
+    public static double ValidationLoss(LladaModel model, MaskedProcess process, IReadOnlyList<TrainingBatch> batches, long seed)
     {
         model.eval();
         using var _ = no_grad();
-        using var scope = NewDisposeScope();
         using var g = BatchSampler.StepGenerator(seed, -1, 2);
-        double total = 0; int n = 0;
-        const int chunk = 16;
-        for (long r = 0; r < valIds.shape[0]; r += chunk)
+        double total = 0; long n = 0;
+        foreach (var batch in batches)
         {
-            var ids = valIds.narrow(0, r, Math.Min(chunk, valIds.shape[0] - r));
-            using var batch = new TrainingBatch(ids.alias());
-            total += process.Loss(model, batch, g).item<float>() * ids.shape[0];
-            n += (int)ids.shape[0];
+            using var scope = NewDisposeScope();
+            long rows = batch.Ids.shape[0];
+            total += process.Loss(model, batch, g).item<float>() * rows;
+            n += rows;
         }
         return total / n;
     }
