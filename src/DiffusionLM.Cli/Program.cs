@@ -19,6 +19,7 @@ public static class Program
             GenerateCommand.Create(),
             EvalCommand.Create(),
             BenchCommand.Create(),
+            ProbeCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);
