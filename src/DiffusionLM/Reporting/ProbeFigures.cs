@@ -93,11 +93,13 @@ public static class ProbeFigures
         var plot = new Plot();
         var hm = plot.Add.Heatmap(data);
         hm.Colormap = new ScottPlot.Colormaps.Viridis();
-        // Cell (p, i) centred on x = i + 1 (position), y = p (prompt index, 0 at the top).
-        hm.Extent = new CoordinateRect(0.5, n + 0.5, prompts - 0.5, -0.5);
+        // Cell (p, i) centred on x = i + 1 (position), y = p (prompt index, 0 at the bottom).
+        hm.FlipVertically = true;
+        hm.Extent = new CoordinateRect(0.5, n + 0.5, -0.5, prompts - 0.5);
         var bar = plot.Add.ColorBar(hm);
         bar.Label = "entropy (nats)";
-        plot.Axes.SetLimits(0.5, n + 0.5, prompts - 0.5, -0.5);
+        plot.Axes.SetLimits(0.5, n + 0.5, -0.5, prompts - 0.5);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.Title($"Entropy of p(x_i | prompt, {n} masks) for {prompts} prompts");
         plot.XLabel("masked position i (distance from the prompt)");
         plot.YLabel("prompt (index in probe.json)");
@@ -122,7 +124,7 @@ public static class ProbeFigures
         nats.Title($"Information measures per masked position, mean over {r.Prompts.Count} prompts with 95% intervals");
         nats.YLabel("nats");
         nats.XLabel("masked position i (distance from the prompt)");
-        nats.ShowLegend(Alignment.UpperRight);
+        nats.ShowLegend(Edge.Right);
         nats.Axes.SetLimitsX(0, n + 1);
 
         Band(shares, a.StructuralShare, "structural share of top-1 (punctuation, frequent 1%, eos)", Colors.Purple);
@@ -130,9 +132,9 @@ public static class ProbeFigures
         shares.Title("Structural top-1 share and eos mass per masked position");
         shares.YLabel("probability / share");
         shares.XLabel("masked position i (distance from the prompt)");
-        shares.ShowLegend(Alignment.LowerRight);
+        shares.ShowLegend(Edge.Right);
         shares.Axes.SetLimits(0, n + 1, -0.02, 1.02);
-        multiplot.SavePng(path, 1200, 1000);
+        multiplot.SavePng(path, 1600, 1000);
     }
 
     /// <summary>Mean entropy of still-masked positions after j denoising steps.</summary>
@@ -146,10 +148,13 @@ public static class ProbeFigures
         var hm = plot.Add.Heatmap(data);
         hm.Colormap = new ScottPlot.Colormaps.Viridis();
         hm.NaNCellColor = Colors.White;
-        hm.Extent = new CoordinateRect(0.5, n + 0.5, steps - 0.5, -0.5);
+        // Row j (steps done) centred on y = j, step 0 at the bottom.
+        hm.FlipVertically = true;
+        hm.Extent = new CoordinateRect(0.5, n + 0.5, -0.5, steps - 0.5);
         var bar = plot.Add.ColorBar(hm);
         bar.Label = "mean entropy of still-masked positions (nats)";
-        plot.Axes.SetLimits(0.5, n + 0.5, steps - 0.5, -0.5);
+        plot.Axes.SetLimits(0.5, n + 0.5, -0.5, steps - 0.5);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.Title($"Stepwise probe: {s.Options.Sampler}, {steps} steps; white = committed in every prompt");
         plot.XLabel("masked position i (distance from the prompt)");
         plot.YLabel("denoising steps done (0 = single pass)");

@@ -28,6 +28,7 @@ public sealed class InformationProbe
     readonly UnigramReference? _unigram;
     readonly IChatTemplate? _template;
     readonly string?[] _texts;
+    const long MeasureBlockBytes = 8L << 20;
 
     /// <summary>Called after each batch (and each stepwise step) with (prompts done, prompts in all).</summary>
     public Action<int, int>? OnProgress { get; init; }
@@ -97,18 +98,27 @@ public sealed class InformationProbe
         {
             using var batchScope = NewDisposeScope();
             var (ids, attn, promptLen) = Batch(batch.Select(i => encoded[i].Ids).ToArray(), n);
-            var logp = ProbeMeasures.LogProbs(_model.Logits(ids, attn).narrow(1, promptLen, n));
-            var m = Measure(logp, logp0, logq, structural, k);
-            sumP.add_(logp.exp().sum(0L));
-            for (int r = 0; r < batch.Length; r++)
+            var logits = _model.Logits(ids, attn).narrow(1, promptLen, n);
+            // The float64 measures go a few rows at a time: a [rows, N, V] float64 block of more than ~32 MB is
+            // mmap-ed fresh by the allocator at every operation and page-faults; small blocks reuse memory.
+            int chunk = Math.Max(1, (int)(MeasureBlockBytes / ((long)n * _model.Config.VocabSize * sizeof(double))));
+            for (int r0 = 0; r0 < batch.Length; r0 += chunk)
             {
-                int i = batch[r];
-                results[i] = new PromptProbe
+                using var chunkScope = NewDisposeScope();
+                int rows = Math.Min(chunk, batch.Length - r0);
+                var logp = ProbeMeasures.LogProbs(logits.narrow(0, r0, rows));
+                var m = Measure(logp, logp0, logq, structural, k);
+                sumP.add_(logp.exp().sum(0L));
+                for (int r = 0; r < rows; r++)
                 {
-                    Prompt = prompts[i], PromptTokens = encoded[i].Ids.Length, TruncatedTokens = encoded[i].Cut,
-                    Entropy = m.Entropy[r], KlUnigram = m.KlUnigram?[r], KlUnigramNoEos = m.KlNoEos?[r],
-                    PromptInformation = m.PromptInfo![r], EosMass = m.Eos[r], Top1Structural = m.Structural[r], Top = m.Top[r],
-                };
+                    int i = batch[r0 + r];
+                    results[i] = new PromptProbe
+                    {
+                        Prompt = prompts[i], PromptTokens = encoded[i].Ids.Length, TruncatedTokens = encoded[i].Cut,
+                        Entropy = m.Entropy[r], KlUnigram = m.KlUnigram?[r], KlUnigramNoEos = m.KlNoEos?[r],
+                        PromptInformation = m.PromptInfo![r], EosMass = m.Eos[r], Top1Structural = m.Structural[r], Top = m.Top[r],
+                    };
+                }
             }
             done += batch.Length;
             OnProgress?.Invoke(done, prompts.Count);
