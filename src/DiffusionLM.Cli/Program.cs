@@ -23,6 +23,7 @@ public static class Program
             ImportCommand.Create(),
             ExportCommand.Create(),
             TrapCommand.Create(),
+            ProbeCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);

@@ -66,9 +66,9 @@ public static class GenerateCommand
             var promptText = r.GetValue(prompt)!;
             if (r.GetValue(chat))
             {
-                var template = ChatTemplate.Load(loaded.Folder)
+                var template = loaded.ChatTemplate
                     ?? throw new DlmException($"{loaded.Folder}: --chat needs a chat_template in {ChatTemplate.ConfigFile}");
-                promptText = template.Render([new ChatMessage("user", promptText)], addGenerationPrompt: true);
+                promptText = template.Apply(promptText);
             }
             var promptIds = tokenizer.Encode(promptText).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;

@@ -5,6 +5,9 @@ namespace DiffusionLM.Models;
 /// <summary>A denoiser with its tokenizer, as loaded from a folder; disposing it frees the weights.</summary>
 public sealed record LoadedModel(IDenoiser Model, ITokenizer Tokenizer, string Folder) : IDisposable
 {
+    /// <summary>How the model expects a user turn to be wrapped (tokenizer_config.json's chat_template); null for models trained on plain text (ours).</summary>
+    public IChatTemplate? ChatTemplate { get; init; }
+
     public void Dispose()
     {
         (Model as IDisposable)?.Dispose();

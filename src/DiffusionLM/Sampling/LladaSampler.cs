@@ -22,9 +22,12 @@ namespace DiffusionLM.Sampling;
 /// As in the reference, a prompt position holding the mask id counts as a hole to fill: it is not
 /// prompt (so cfg leaves it as is) and it may be committed at any step, competing with the block.
 /// </remarks>
-public sealed class LladaSampler : ISampler
+public sealed class LladaSampler : IObservableSampler
 {
     public LladaSamplerOptions Options { get; }
+
+    /// <inheritdoc/>
+    public Action<SamplerObservation>? Observer { get; set; }
 
     public LladaSampler(LladaSamplerOptions? options = null)
     {
@@ -71,7 +74,7 @@ public sealed class LladaSampler : ISampler
             {
                 using var stepScope = torch.NewDisposeScope();
                 var commits = Step(model, x, promptIndex, attn, attnCfg, generator, maskId, eos, eot,
-                    blockEnd, counts, step, ref nfe);
+                    blockEnd, counts, step, ref nfe, trace.Count, block, promptLen);
                 trace.Add(new SamplerStep(trace.Count, block, step, commits));
             }
         }
@@ -93,7 +96,8 @@ public sealed class LladaSampler : ISampler
 
     /// <summary>One denoising step; updates <paramref name="x"/> in place and returns what it committed.</summary>
     List<Commit> Step(IDenoiser model, Tensor x, Tensor promptIndex, Tensor? attn, Tensor? attnCfg,
-        Generator generator, long maskId, int eos, int eot, int blockEnd, int[][] counts, int step, ref int nfe)
+        Generator generator, long maskId, int eos, int eot, int blockEnd, int[][] counts, int step, ref int nfe,
+        int index, int block, int promptLen)
     {
         var o = Options;
         int batch = (int)x.shape[0], total = (int)x.shape[1];
@@ -114,6 +118,7 @@ public sealed class LladaSampler : ISampler
         {
             logits = Forward(model, x, attn, batch, total, ref nfe);
         }
+        Observer?.Invoke(new SamplerObservation(index, block, promptLen, x, logits));
 
         // Out of place (index_fill, not index_fill_) so a model's returned tensor is never mutated.
         if (o.LogitsEosInf) logits = logits.index_fill(-1, torch.tensor(new long[] { eos }), double.NegativeInfinity);

@@ -74,7 +74,7 @@ public static class HfModels
         var c = HfConfigJson.Load(Path.Combine(dir, "config.json"));
         var (config, _) = Describe(c);
         var tokenizer = LoadTokenizer(dir, config);
-        try { return new LoadedModel(LoadModel(dir), tokenizer, dir); }
+        try { return new LoadedModel(LoadModel(dir), tokenizer, dir) { ChatTemplate = Text.Chat.ChatTemplate.Load(dir) }; }
         catch { tokenizer.Dispose(); throw; }
     }
 }

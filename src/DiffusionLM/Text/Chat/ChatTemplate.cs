@@ -11,7 +11,7 @@ public sealed record ChatMessage(string Role, string Content);
 /// does: variables messages, add_generation_prompt, and the special tokens of the config
 /// (bos_token, eos_token, pad_token, unk_token, ...).
 /// </summary>
-public sealed class ChatTemplate
+public sealed class ChatTemplate : IChatTemplate
 {
     public const string ConfigFile = "tokenizer_config.json";
 
@@ -66,6 +66,11 @@ public sealed class ChatTemplate
 
     /// <summary>The special token strings the template sees, by name ("eos_token" → "&lt;|endoftext|&gt;").</summary>
     public IReadOnlyDictionary<string, object?> SpecialTokens => _tokens;
+
+    public string Name => Source;
+
+    /// <summary>A single user turn with the assistant's turn opened, as generation and the probe need.</summary>
+    public string Apply(string userMessage) => Render([new ChatMessage("user", userMessage)], addGenerationPrompt: true);
 
     public string Render(IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true)
     {
