@@ -19,6 +19,9 @@ public static class Program
             GenerateCommand.Create(),
             EvalCommand.Create(),
             BenchCommand.Create(),
+            ImportCommand.Create(),
+            TeacherCorpusCommand.Create(),
+            ScoreCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);

@@ -21,6 +21,7 @@ public static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "timed repetitions of each measurement (the median is reported)", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON" };
         var cmd = new Command("bench", "Measure forward and training throughput (tokens/s, GFLOP/s) against a plain fp32 matmul.") { model, repeats, json };
+        cmd.Subcommands.Add(BenchTeacherCommand.Create());
         cmd.SetAction(r => Io.Guard(() =>
         {
             int reps = Math.Max(1, r.GetValue(repeats));

@@ -22,7 +22,7 @@ public static class GenerateCommand
         var seed = new Option<long>("--seed") { Description = "seed of the sampler's random draws", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
-        var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler.")
+        var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json,
         };
@@ -34,6 +34,9 @@ public static class GenerateCommand
             var chosen = SamplerRegistry.Create(r.GetValue(sampler)!, settings);
             using var loaded = ModelLoader.Load(ModelLocator.Resolve(r.GetValue(model)));
             var (m, tokenizer) = (loaded.Model, loaded.Tokenizer);
+            // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
+            if (m.Config.Causal)
+                return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
             var promptIds = tokenizer.Encode(r.GetValue(prompt)!).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
             if (promptIds.Length + settings.GenLength > context)

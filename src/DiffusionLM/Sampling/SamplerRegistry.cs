@@ -25,6 +25,8 @@ public static class SamplerRegistry
             s => new LladaSampler(Llada(s, LladaSamplerOptions.LowConfidence))),
         new("random", "LLaDA's sampler with random remasking",
             s => new LladaSampler(Llada(s, LladaSamplerOptions.Random))),
+        new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
+            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature))),
     ];
 
     static LladaSamplerOptions Llada(SamplerSettings s, string remasking) =>

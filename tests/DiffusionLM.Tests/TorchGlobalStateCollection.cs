@@ -1,0 +1,6 @@
+using Xunit;
+
+namespace DiffusionLM.Tests;
+
+[CollectionDefinition("TorchGlobalState", DisableParallelization = true)]
+public class TorchGlobalStateCollection { }
