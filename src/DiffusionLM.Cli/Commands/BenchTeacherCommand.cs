@@ -53,8 +53,9 @@ public static class BenchTeacherCommand
             var stories = TeacherCorpus.Read(corpusPath);
             var options = new TeacherBenchOptions(r.GetValue(trainSteps), r.GetValue(batch), r.GetValue(genLength), r.GetValue(scratchLr), r.GetValue(finetuneLr),
                 r.GetValue(steps), r.GetValue(samples), r.GetValue(windows), r.GetValue(mc), r.GetValue(temperature), r.GetValue(seed));
-            var result = ProgressView.Run("bench teacher", 1, report =>
-                new TeacherBenchmark(teacher, l2c, options) { OnProgress = (phase, done, total) => report(done / Math.Max(1, total), phase) }.Run(stories));
+            // The bar shows the current phase's progress in percent, with the phase as its text.
+            var result = ProgressView.Run("bench teacher (% of phase)", 100, report =>
+                new TeacherBenchmark(teacher, l2c, options) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) }.Run(stories));
             var dir = r.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
             AtomicFile.WriteAllText(Path.Combine(dir, "teacher.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");

@@ -60,7 +60,7 @@ public static class TeacherBenchReport
         var ticks = new List<double>();
         for (double d = lo; d <= hi; d++) foreach (var k in new[] { 1.0, 2.0, 5.0 }) { double t = Math.Log10(k) + d; if (t >= lo && t <= hi) ticks.Add(t); }
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray(),
-            ticks.Select(t => Math.Pow(10, t).ToString("G3", CultureInfo.InvariantCulture)).ToArray());
+            ticks.Select(t => Math.Pow(10, t)).Select(v => v.ToString(v >= 1000 ? "N0" : "G3", CultureInfo.InvariantCulture)).ToArray());
         plt.Axes.SetLimitsY(lo, hi);
         plt.XLabel($"sampling steps for {r.options.GenLength} tokens (LLaDA low-confidence)");
         plt.YLabel("gen perplexity under the teacher (log scale)");

@@ -11,10 +11,12 @@ public static class ProgressView
         if (!Io.Interactive)
         {
             var last = DateTime.MinValue;
+            string? lastStatus = null;
             return work((done, status) =>
             {
                 // A line at most every 10 s, and at the end: readable in CI logs.
-                if ((DateTime.UtcNow - last).TotalSeconds < 10 && done < total) return;
+                if ((DateTime.UtcNow - last).TotalSeconds < 10 && done < total && status == lastStatus) return;
+                lastStatus = status;
                 last = DateTime.UtcNow;
                 Io.Err.WriteLine($"{description}: {done:0}/{total:0}" + (status is null ? "" : $"  {status}"));
             });

@@ -168,7 +168,7 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
             optimizer.ClipGradients(1.0);
             optimizer.Step(schedule.At(step));
             ema = double.IsNaN(ema) ? value : 0.95 * ema + 0.05 * value;
-            Report($"{name}: training, loss {ema:F3}", step + 1, o.TrainSteps);
+            Report($"{name}: training", step + 1, o.TrainSteps);
         }
         return ema;
     }
