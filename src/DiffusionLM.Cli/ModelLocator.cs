@@ -12,18 +12,28 @@ public static class ModelLocator
         Description = "model folder (config.json, model.safetensors, tokenizer.json); default: the bundled models/default",
     };
 
-    public static string Resolve(string? given)
+    public static string Resolve(string? given) => Resolve(given, DefaultRelative);
+
+    /// <summary>The given folder, else <paramref name="relative"/> (a bundled model) found above the working or program folder.</summary>
+    public static string Resolve(string? given, string relative)
     {
         if (!string.IsNullOrEmpty(given)) return given;
+        return FindBundled(relative, "config.json")
+            ?? throw new DlmException($"no --model given and the bundled model ({relative}) was not found; run from the repository or pass --model DIR");
+    }
+
+    /// <summary>A path relative to the repository root (found upwards from DLM_HOME, the working or program folder) whose <paramref name="probe"/> exists.</summary>
+    public static string? FindBundled(string relative, string? probe = null)
+    {
         foreach (var start in Starts())
         {
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                var candidate = Path.Combine(dir.FullName, DefaultRelative);
-                if (File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
+                var candidate = Path.Combine(dir.FullName, relative);
+                if (probe is null ? File.Exists(candidate) : File.Exists(Path.Combine(candidate, probe))) return candidate;
             }
         }
-        throw new DlmException($"no --model given and the bundled default model ({DefaultRelative}) was not found; run from the repository or pass --model DIR");
+        return null;
     }
 
     static IEnumerable<string> Starts()

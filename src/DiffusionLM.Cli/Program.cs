@@ -24,6 +24,8 @@ public static class Program
             ExportCommand.Create(),
             TrapCommand.Create(),
             ProbeCommand.Create(),
+            TeacherCorpusCommand.Create(),
+            ScoreCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);

@@ -42,7 +42,7 @@ public static class GenerateCommand
         var budget = new Option<bool>("--budget") { Description = "dependency_aware: a step's extra tokens share an error budget Σ(1 − p) ≤ 1 − threshold" };
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
-        var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler.")
+        var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
             threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, budget,
@@ -62,6 +62,9 @@ public static class GenerateCommand
                 Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
                 Candidates = r.GetValue(candidates), Budget = r.GetValue(budget),
             };
+            // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
+            if (m.Config.Causal)
+                return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
             var chosen = SamplerRegistry.Create(r.GetValue(sampler)!, settings);
             var promptText = r.GetValue(prompt)!;
             if (r.GetValue(chat))

@@ -38,6 +38,9 @@ public static class Checkpoint
         var tokenizer = LoadTokenizer(Path.Combine(dir, TokenizerFile));
         if (tokenizer.VocabSize > config.VocabSize)
             throw new DlmException($"{Path.Combine(dir, TokenizerFile)}: tokenizer has {tokenizer.VocabSize} tokens but config.json's vocab_size is {config.VocabSize}");
+        // llama2.c's vocabulary has no unused ids: a smaller tokenizer belongs to another model.
+        if (tokenizer is Llama2cTokenizer && tokenizer.VocabSize != config.VocabSize)
+            throw new DlmException($"{Path.Combine(dir, TokenizerFile)}: tokenizer has {tokenizer.VocabSize} tokens but config.json's vocab_size is {config.VocabSize}");
         var model = new LladaModel(config);
         try { LoadWeights(model, dir); }
         catch { model.Dispose(); throw; }
@@ -73,9 +76,21 @@ public static class Checkpoint
         switch (tokenizer)
         {
             case ByteLevelBpeTokenizer bpe: bpe.Save(path); break;
+            case Llama2cTokenizer l2c: l2c.Save(path); break;
             default: throw new NotSupportedException($"cannot save a tokenizer of type {tokenizer.GetType().Name}");
         }
     }
 
-    public static ITokenizer LoadTokenizer(string path) => ByteLevelBpeTokenizer.Load(path);
+    /// <summary>Dispatches on the file's content: model.type "llama2c" is llama2.c's BPE, anything else HF byte-level BPE.</summary>
+    public static ITokenizer LoadTokenizer(string path)
+    {
+        if (File.Exists(path) && new FileInfo(path).Length > 0)
+        {
+            System.Text.Json.Nodes.JsonNode? root = null;
+            try { root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path)); }
+            catch (System.Text.Json.JsonException) { /* the byte-level loader reports it */ }
+            if (Llama2cTokenizerJson.IsLlama2c(root)) return Llama2cTokenizerJson.FromJson(root, path);
+        }
+        return ByteLevelBpeTokenizer.Load(path);
+    }
 }

@@ -44,14 +44,27 @@ public sealed class LladaBlock : nn.Module
         q = rope.Apply(q, offset);
         k = rope.Apply(k, offset);
         if (cache is not null) (k, v) = cache.Append(k, v);
-        if (_nKvHeads != _nHeads)
+        Tensor attn;
+        if (_nKvHeads != _nHeads && mask is null && !causal)
         {
-            // Query head i reads key/value head i / (n_heads / n_kv_heads), as LLaDA's and HF's repeat_kv.
+            // No mask: every query row is independent, so the rep query heads that share a key/value head
+            // are stacked as rows of one group instead of copying keys and values rep times (which, with a
+            // long cache, costs more than the attention itself).
             int rep = _nHeads / _nKvHeads;
-            k = k.repeat_interleave(rep, dim: 1);
-            v = v.repeat_interleave(rep, dim: 1);
+            var qg = q.reshape(b, _nKvHeads, rep * l, _headDim);
+            attn = nn.functional.scaled_dot_product_attention(qg, k, v).reshape(b, _nHeads, l, _headDim);
         }
-        var attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal);
+        else
+        {
+            if (_nKvHeads != _nHeads)
+            {
+                // Query head i reads key/value head i / (n_heads / n_kv_heads), as LLaDA's and HF's repeat_kv.
+                int rep = _nHeads / _nKvHeads;
+                k = k.repeat_interleave(rep, dim: 1);
+                v = v.repeat_interleave(rep, dim: 1);
+            }
+            attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal && mask is null);
+        }
         attn = attn.transpose(1, 2).reshape(b, l, _nHeads * _headDim);
         x = x + attn_out.forward(attn);
         var f = ff_norm.forward(x);
@@ -60,22 +73,44 @@ public sealed class LladaBlock : nn.Module
     }
 }
 
-/// <summary>Keys and values of one layer for incremental (autoregressive) decoding.</summary>
+/// <summary>
+/// Keys and values of one layer for incremental (autoregressive) decoding. The buffers grow by doubling
+/// and new positions are copied in place, so a run of n steps copies O(n) entries, not O(n²).
+/// </summary>
 public sealed class LayerKvCache : IDisposable
 {
     Tensor? _k, _v;
-    public long Length => _k is null ? 0 : _k.shape[2];
+    long _length;
+    public long Length => _length;
 
     public (Tensor k, Tensor v) Append(Tensor k, Tensor v)
     {
-        var nk = _k is null ? k.detach().clone() : cat([_k, k], 2);
-        var nv = _v is null ? v.detach().clone() : cat([_v, v], 2);
-        // The cache outlives the caller's dispose scope: it is freed by Dispose or the next Append.
-        nk.DetachFromDisposeScope(); nv.DetachFromDisposeScope();
-        _k?.Dispose(); _v?.Dispose();
-        _k = nk; _v = nv;
-        return (_k.alias(), _v.alias());
+        long add = k.shape[2], need = _length + add;
+        if (_k is null || need > _k.shape[2])
+        {
+            long capacity = Math.Max(need, Math.Max(16, (_k?.shape[2] ?? 0) * 2));
+            var shape = k.shape.ToArray(); shape[2] = capacity;
+            var nk = zeros(shape, dtype: k.dtype, device: k.device);
+            var nv = zeros(shape, dtype: v.dtype, device: v.device);
+            if (_k is not null)
+            {
+                using var _ = no_grad();
+                nk.narrow(2, 0, _length).copy_(_k.narrow(2, 0, _length));
+                nv.narrow(2, 0, _length).copy_(_v!.narrow(2, 0, _length));
+            }
+            // The cache outlives the caller's dispose scope: it is freed by Dispose or the next growth.
+            nk.DetachFromDisposeScope(); nv.DetachFromDisposeScope();
+            _k?.Dispose(); _v?.Dispose();
+            _k = nk; _v = nv;
+        }
+        using (no_grad())
+        {
+            _k.narrow(2, _length, add).copy_(k);
+            _v!.narrow(2, _length, add).copy_(v);
+        }
+        _length = need;
+        return (_k.narrow(2, 0, _length), _v.narrow(2, 0, _length));
     }
 
-    public void Dispose() { _k?.Dispose(); _v?.Dispose(); _k = _v = null; }
+    public void Dispose() { _k?.Dispose(); _v?.Dispose(); _k = _v = null; _length = 0; }
 }

@@ -63,13 +63,15 @@ public sealed class LladaModel : nn.Module, IDenoiser
             x = x + t.time_emb!.forward(TimeFeatures(time, Config.DModel)).unsqueeze(1);
         }
         Tensor? mask = BuildMask(attentionMask, b, l, offset);
-        // The kernel's own causal mask is aligned top-left, right only when queries start at position 0;
-        // a cached continuation gets an explicit mask (or none for a single query, which sees every key).
-        bool kernelCausal = Config.Causal && offset == 0 && mask is null;
+        // The kernels' built-in causal mask is aligned top-left (query j sees keys 0..j), right only when
+        // queries and keys start together; after a cache, BuildMask's explicit mask (or none, for one query) applies.
+        bool builtInCausal = Config.Causal && offset == 0;
         for (int i = 0; i < t.blocks.Count; i++)
-            x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, kernelCausal, cache?.Layers[i]);
+            x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, builtInCausal, cache?.Layers[i]);
         x = t.ln_f.forward(x);
         var logits = Config.WeightTying ? nn.functional.linear(x, t.wte.weight!) : t.ff_out!.forward(x);
+        if (Config.LogitsShift && l > 1)
+            logits = cat([logits.narrow(1, 0, 1), logits.narrow(1, 0, l - 1)], 1);
         return logits.MoveToOuterDisposeScope();
     }
 

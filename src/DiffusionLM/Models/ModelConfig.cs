@@ -34,6 +34,13 @@ public sealed record ModelConfig
     [JsonPropertyName("process")] public string Process { get; init; } = "masked";
     /// <summary>The noise schedule of the process: "linear" (LLaDA) or "loglinear" (MDLM).</summary>
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
+    /// <summary>
+    /// Dream-style shifted logits: the network's output at position i−1 is the prediction for token i
+    /// (an autoregressive model's habit, kept when a causal model is turned into a denoiser);
+    /// <see cref="LladaModel"/> shifts them back so that callers always see position i predicting token i.
+    /// Position 0 reuses the output at position 0, as Dream's generation code does.
+    /// </summary>
+    [JsonPropertyName("logits_shift")] public bool LogitsShift { get; init; }
 
     [JsonIgnore] public int HeadDim => DModel / NHeads;
 
@@ -76,7 +83,9 @@ public sealed record ModelConfig
         Check(MlpHiddenSize > 0, "mlp_hidden_size", "must be positive");
         Check(VocabSize > 0, "vocab_size", "must be positive");
         Check(MaxSequenceLength > 0, "max_sequence_length", "must be positive");
-        Check(MaskTokenId >= 0 && MaskTokenId < VocabSize, "mask_token_id", $"must be a token id below vocab_size ({VocabSize})");
+        // An autoregressive model needs no mask token: -1 says it has none.
+        Check(MaskTokenId >= 0 && MaskTokenId < VocabSize || Causal && MaskTokenId == -1, "mask_token_id",
+            $"must be a token id below vocab_size ({VocabSize})" + (Causal ? " or -1 (none, for a causal model)" : ""));
         Check(EosTokenId >= 0 && EosTokenId < VocabSize, "eos_token_id", $"must be a token id below vocab_size ({VocabSize})");
         Check(Schedule is "linear" or "loglinear", "schedule", "must be \"linear\" or \"loglinear\"");
     }

@@ -65,6 +65,8 @@ public static class SamplerRegistry
         .. RemdmOptions.Strategies.Select(st => new Entry("remdm_" + st, $"ReMDM with strategy {st}", s => new RemdmSampler(Remdm(s, st)))),
         new("dependency_aware", "parallel decoding that probes an anchor's tokens in the same call and commits what is confident given it (--threshold, --candidates)",
             s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9, s.Candidates ?? 4, s.Budget))),
+        new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
+            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature))),
     ];
 
     static FastDllmOptions FastDllm(SamplerSettings s, double? factor) =>

@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using DiffusionLM.Analysis;
+using DiffusionLM.Corruption;
+using DiffusionLM.Models;
+using DiffusionLM.Sampling;
+using DiffusionLM.Text;
+using DiffusionLM.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffusionLM.Teacher;
+
+/// <param name="TrainSteps">optimizer steps for each denoiser (the same budget for both).</param>
+/// <param name="SeqLen">training window; 1 + GenLength, so training and generation see the same length.</param>
+/// <param name="Samples">generated texts per setting (each GenLength tokens from &lt;s&gt;).</param>
+/// <param name="ElboWindows">held-out windows for the ELBO; the first token of a window is given, the rest scored.</param>
+/// <param name="Temperature">sampling temperature of the teacher's floor and of the LLaDA sampler (1: the
+/// protocol of MDLM/SEDD, comparable with the teacher's own temperature-1 samples).</param>
+public sealed record TeacherBenchOptions(
+    int TrainSteps = 300, int BatchSize = 16, int GenLength = 128, double ScratchLr = 2e-3, double FinetuneLr = 5e-4,
+    int[]? StepCounts = null, int Samples = 32, int ElboWindows = 32, int McSamples = 16, double Temperature = 1.0,
+    long Seed = 0, double HeldOutFraction = 0.05)
+{
+    public int SeqLen => GenLength + 1;
+    public int[] Steps => StepCounts ?? [128, 64, 32, 16, 8];
+}
+
+public sealed record GenPoint(int steps, double gen_ppl, double nll_per_token, double entropy, long tokens, double seconds);
+public sealed record DenoiserResult(string name, string init, double learning_rate, double final_train_loss, double elbo_nll, double elbo_ppl, double train_seconds, List<GenPoint> gen);
+public sealed record TeacherResult(double exact_nll, double exact_ppl, GenPoint floor);
+public sealed record TeacherBenchResult(TeacherBenchOptions options, int corpus_stories, int train_tokens, int heldout_tokens, TeacherResult teacher, List<DenoiserResult> models);
+
+/// <summary>
+/// `dlm bench teacher`: the price of parallel decoding measured against a teacher of known likelihood.
+/// Two masked denoisers of the teacher's size learn the teacher's corpus with its tokenizer — one from
+/// scratch, one initialised from the teacher Dream-style — for the same number of steps; each is then
+/// scored by (a) its ELBO perplexity on held-out teacher text and (b) the judge's (teacher's) perplexity of
+/// what LLaDA's low-confidence sampler generates at GenLength tokens for fewer and fewer steps.
+/// The teacher's exact perplexity on the same windows and its own samples' judge perplexity (the floor) frame both.
+/// </summary>
+public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokenizer, TeacherBenchOptions options)
+{
+    public Action<string, double, double>? OnProgress { get; init; } // (phase, done, total)
+
+    public TeacherBenchResult Run(IReadOnlyList<Story> corpus)
+    {
+        var o = options;
+        if (o.TrainSteps <= 0 || o.BatchSize <= 0 || o.Samples <= 0 || o.ElboWindows <= 0 || o.McSamples <= 0)
+            throw new DlmException("bench teacher: steps, batch size, samples, windows and MC samples must be positive");
+        if (o.SeqLen > teacher.Config.MaxSequenceLength) throw new DlmException($"bench teacher: gen length {o.GenLength} + <s> exceeds the teacher's context");
+        foreach (var s in o.Steps)
+            if (s <= 0 || s > o.GenLength) throw new DlmException($"bench teacher: steps {s} must be in 1..{o.GenLength}");
+        var (train, held) = Streams(corpus);
+        var judge = new TeacherJudge(teacher, tokenizer);
+        using var windows = BatchSampler.FixedWindows(held, o.SeqLen, o.ElboWindows);
+
+        Report("teacher: exact perplexity and floor", 0, 1);
+        double teacherNll = TeacherWindowNll(windows);
+        var floor = TeacherFloor(judge);
+        Report("teacher: exact perplexity and floor", 1, 1);
+
+        var results = new List<DenoiserResult>();
+        using (var scratch = DreamInit.Scratch(teacher.Config, BatchSampler.StepGenerator(o.Seed, -1, 1)))
+            results.Add(TrainAndScore("scratch", "random (N(0, 0.02))", scratch, train, windows, judge, o.ScratchLr));
+        using (var dream = DreamInit.FromCausal(teacher))
+            results.Add(TrainAndScore("dream-init", "teacher weights, bidirectional, logits shifted", dream, train, windows, judge, o.FinetuneLr));
+        return new TeacherBenchResult(o, corpus.Count, train.Length, held.Length,
+            new TeacherResult(teacherNll, Math.Exp(teacherNll), floor), results);
+    }
+
+    /// <summary>Token streams: every story as &lt;s&gt; + its tokens (llama2.c's layout); the last stories are held out.</summary>
+    (int[] Train, int[] Held) Streams(IReadOnlyList<Story> corpus)
+    {
+        int heldCount = Math.Max(1, (int)Math.Round(corpus.Count * options.HeldOutFraction));
+        if (corpus.Count - heldCount < 1) throw new DlmException($"bench teacher: the corpus has {corpus.Count} stories, too few to hold some out");
+        var train = new List<int>();
+        var held = new List<int>();
+        for (int i = 0; i < corpus.Count; i++)
+        {
+            var target = i < corpus.Count - heldCount ? train : held;
+            target.Add(Llama2cTokenizer.BosId);
+            target.AddRange(tokenizer.Encode(corpus[i].Text));
+        }
+        if (held.Count < options.SeqLen * 2 || train.Count < options.SeqLen * 2)
+            throw new DlmException($"bench teacher: the corpus is too small ({train.Count} training, {held.Count} held-out tokens)");
+        return (train.ToArray(), held.ToArray());
+    }
+
+    /// <summary>Exact NLL per token of windows[:, 1:] given the window's earlier tokens: what the ELBO bounds.</summary>
+    double TeacherWindowNll(Tensor windows)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        long len = windows.shape[1];
+        var logp = nn.functional.log_softmax(teacher.Logits(windows.narrow(1, 0, len - 1)).to_type(ScalarType.Float64), -1);
+        var picked = logp.gather(-1, windows.narrow(1, 1, len - 1).unsqueeze(-1));
+        return -picked.mean().item<double>();
+    }
+
+    GenPoint TeacherFloor(TeacherJudge judge)
+    {
+        var clock = Stopwatch.StartNew();
+        var sampler = new AutoregressiveSampler(new AutoregressiveOptions(options.GenLength, options.Temperature, StopToken: Llama2cTokenizer.BosId, RecordTrace: false));
+        using var g = BatchSampler.StepGenerator(options.Seed, -1, 3);
+        using var scope = NewDisposeScope();
+        var prompt = full(new long[] { options.Samples, 1 }, (long)Llama2cTokenizer.BosId);
+        var result = sampler.Generate(teacher, prompt, g);
+        return Judge(judge, result.Completions, 0, clock);
+    }
+
+    /// <summary>Texts of completions, each cut at its first &lt;s&gt; (the end of a story, as the teacher's corpus cuts).</summary>
+    GenPoint Judge(TeacherJudge judge, long[][] completions, int steps, Stopwatch clock)
+    {
+        var texts = completions.Select(row =>
+        {
+            int end = Array.IndexOf(row, (long)Llama2cTokenizer.BosId);
+            return tokenizer.Decode((end < 0 ? row : row[..end]).Select(t => (int)t));
+        }).ToList();
+        var s = judge.Score(texts);
+        return new GenPoint(steps, s.GenPpl, s.NllPerToken, s.Entropy, s.Tokens, clock.Elapsed.TotalSeconds);
+    }
+
+    DenoiserResult TrainAndScore(string name, string init, LladaModel model, int[] train, Tensor windows, TeacherJudge judge, double lr)
+    {
+        var o = options;
+        var clock = Stopwatch.StartNew();
+        double lastLoss = Train(name, model, train, lr);
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        model.eval();
+
+        Report($"{name}: ELBO", 0, 1);
+        double elbo = ElboNll(model, windows);
+        var points = new List<GenPoint>();
+        foreach (var steps in o.Steps)
+        {
+            Report($"{name}: generating ({steps} steps)", points.Count, o.Steps.Length);
+            var c = Stopwatch.StartNew();
+            var sampler = new LladaSampler(new LladaSamplerOptions(GenLength: o.GenLength, Steps: steps, BlockLength: o.GenLength,
+                Temperature: o.Temperature, Remasking: LladaSamplerOptions.LowConfidence));
+            using var g = BatchSampler.StepGenerator(o.Seed, steps, 4);
+            var prompts = Enumerable.Range(0, o.Samples).Select(_ => new long[] { Llama2cTokenizer.BosId }).ToArray();
+            var result = sampler.Generate(model, prompts, g);
+            points.Add(Judge(judge, result.Completions, steps, c));
+        }
+        return new DenoiserResult(name, init, lr, lastLoss, elbo, Math.Exp(elbo), trainSeconds, points);
+    }
+
+    /// <summary>Masked-diffusion pre-training on random windows of the stream (the project's ELBO loss, AdamW, warm-up + cosine).</summary>
+    double Train(string name, LladaModel model, int[] train, double lr)
+    {
+        var o = options;
+        var process = new MaskedProcess(MaskSchedule.FromName(model.Config.Schedule), model.Config.MaskTokenId);
+        var sampler = new BatchSampler(train, o.SeqLen, o.BatchSize, Llama2cTokenizer.EosId, sft: false);
+        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+        var schedule = new LearningRateSchedule(lr, Math.Max(1, o.TrainSteps / 10), o.TrainSteps);
+        model.train();
+        double ema = double.NaN;
+        for (int step = 0; step < o.TrainSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            using var g = BatchSampler.StepGenerator(o.Seed, step);
+            using var batch = sampler.Draw(g);
+            optimizer.ZeroGrad();
+            var loss = process.Loss(model, batch, g);
+            double value = loss.item<float>();
+            if (!double.IsFinite(value)) throw new DlmException($"bench teacher: {name} diverged at step {step} (loss {value}); lower its learning rate");
+            loss.backward();
+            optimizer.ClipGradients(1.0);
+            optimizer.Step(schedule.At(step));
+            ema = double.IsNaN(ema) ? value : 0.95 * ema + 0.05 * value;
+            Report($"{name}: training", step + 1, o.TrainSteps);
+        }
+        return ema;
+    }
+
+    /// <summary>LLaDA's Monte-Carlo ELBO (NLL bound) per token of windows[:, 1:] given windows[:, 0].</summary>
+    double ElboNll(LladaModel model, Tensor windows)
+    {
+        using var g = BatchSampler.StepGenerator(options.Seed, -1, 5);
+        double total = 0; long tokens = 0;
+        var rows = windows.data<long>().ToArray();
+        int len = (int)windows.shape[1];
+        for (int r = 0; r < windows.shape[0]; r++)
+        {
+            var w = rows.AsSpan(r * len, len).ToArray();
+            var est = MaskedElbo.Estimate(model, w[..1], w[1..], options.McSamples, options.McSamples, g);
+            total += est.Nll; tokens += est.Tokens;
+        }
+        return total / tokens;
+    }
+
+    void Report(string phase, double done, double total) => OnProgress?.Invoke(phase, done, total);
+}
