@@ -41,7 +41,8 @@ public sealed record SamplerSettings(
 /// <summary>Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments.</summary>
 public static class SamplerRegistry
 {
-    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create);
+    /// <param name="Masked">true for samplers of masked diffusion models; false for the causal (autoregressive) decoder.</param>
+    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, bool Masked = true);
 
     static readonly List<Entry> Entries =
     [
@@ -66,7 +67,7 @@ public static class SamplerRegistry
         new("dependency_aware", "parallel decoding that probes an anchor's tokens in the same call and commits what is confident given it (--threshold, --candidates)",
             s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9, s.Candidates ?? 4, s.Budget))),
         new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
-            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature))),
+            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Masked: false),
     ];
 
     static FastDllmOptions FastDllm(SamplerSettings s, double? factor) =>

@@ -70,19 +70,23 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
             }
             return batches;
         }
-        count = Math.Min(count, Math.Max(1, tokens.Length / seqLen));
-        long stride = Math.Max(seqLen, (tokens.Length - seqLen) / Math.Max(1, count - 1));
-        for (int first = 0; first < count; first += chunk)
-        {
-            int rows = Math.Min(chunk, count - first);
-            var ids = new long[rows, seqLen];
-            for (int r = 0; r < rows; r++)
-            {
-                long start = Math.Min((first + r) * stride, tokens.Length - seqLen);
-                for (int j = 0; j < seqLen; j++) ids[r, j] = tokens[start + j];
-            }
-            batches.Add(new TrainingBatch(tensor(ids)).Detached());
-        }
+        using var windows = FixedWindows(tokens, seqLen, count);
+        for (long first = 0; first < windows.shape[0]; first += chunk)
+            batches.Add(new TrainingBatch(windows.narrow(0, first, Math.Min(chunk, windows.shape[0] - first)).clone()).Detached());
         return batches;
+    }
+
+    /// <summary>Up to <paramref name="count"/> evenly spaced windows of the tokens, as one [count, seqLen] tensor.</summary>
+    public static Tensor FixedWindows(int[] tokens, int seqLen, int count)
+    {
+        count = Math.Max(1, Math.Min(count, tokens.Length / seqLen));
+        var ids = new long[count, seqLen];
+        long stride = Math.Max(seqLen, (tokens.Length - seqLen) / Math.Max(1, count - 1));
+        for (int r = 0; r < count; r++)
+        {
+            long start = Math.Min(r * stride, tokens.Length - seqLen);
+            for (int j = 0; j < seqLen; j++) ids[r, j] = tokens[start + j];
+        }
+        return tensor(ids);
     }
 }

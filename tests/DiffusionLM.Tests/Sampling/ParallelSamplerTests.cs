@@ -26,7 +26,7 @@ public class ParallelSamplerTests
     public static TheoryData<string> Names()
     {
         var d = new TheoryData<string>();
-        foreach (var e in SamplerRegistry.All) d.Add(e.Name);
+        foreach (var e in SamplerRegistry.All.Where(e => e.Masked)) d.Add(e.Name);
         return d;
     }
 
