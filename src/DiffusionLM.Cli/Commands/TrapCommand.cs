@@ -12,9 +12,6 @@ namespace DiffusionLM.Cli.Commands;
 
 public static class TrapCommand
 {
-    /// <summary>The judge of natural-text quality (the stories260K teacher), set where one exists; null: no gen-ppl.</summary>
-    public static Func<IJudge?>? JudgeFactory { get; set; }
-
     public static Command Create()
     {
         var outDir = new Option<string>("--out") { Description = "folder for trap.json, the figures, the corpora and the trained trap models", Required = true };
@@ -147,7 +144,10 @@ public static class TrapCommand
         var prompts = NaturalTextStudy.Prompts(loaded.Tokenizer, picked, count, 16);
         if (prompts.Max(p => p.Length) + genLength > loaded.Model.Config.MaxSequenceLength)
             throw new DlmException($"--natural-length {genLength} does not fit the model's context {loaded.Model.Config.MaxSequenceLength} after a 16-token prompt");
-        var judge = JudgeFactory?.Invoke();
+        // The judge of natural-text quality: the bundled stories260K teacher (exact likelihood).
+        var (judgeModel, judgeTokenizer) = Checkpoint.Load(ModelLocator.Resolve(null, TeacherCorpusCommand.DefaultTeacher));
+        using var judgeScope = judgeModel;
+        var judge = new TeacherJudge(judgeModel, judgeTokenizer);
         var s0 = new SamplerSettings(GenLength: genLength, Steps: genLength, Temperature: 1.0);
         int[] divisors = quick ? [1, 4] : [1, 2, 4, 8];
         double[] thresholds = quick ? [0.9, 0.5] : [0.9, 0.7, 0.5, 0.3];
