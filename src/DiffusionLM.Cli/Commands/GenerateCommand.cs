@@ -86,7 +86,13 @@ public static class GenerateCommand
             if (r.GetValue(chat) && eot is int e && Array.IndexOf(completion, (long)e) is int te && te >= 0 && (end < 0 || te < end)) end = te;
             var visible = end < 0 ? completion : completion[..end];
             string text = tokenizer.Decode(visible.Select(i => (int)i));
-            if (!r.GetValue(json)) { Io.Out.WriteLine(text); return 0; }
+            if (!r.GetValue(json))
+            {
+                Io.Out.WriteLine(text);
+                // Low-confidence decoding often commits the sure eos padding first; say so rather than print nothing.
+                if (end == 0) Io.Err.WriteLine("(the model ended the answer at once: eos at the first position; try --block-length 16, or --remasking random --temperature 1)");
+                return 0;
+            }
             var payload = new
             {
                 text,

@@ -23,7 +23,8 @@ public class BadInputTests(TinyModelFixture fixture) : IClassFixture<TinyModelFi
     {
         var r = CliRunner.Run("generate", "--model", fixture.ModelDir, "--prompt", "the cat", "--gen-length", "8", "--steps", "4");
         Assert.Equal(0, r.Code);
-        Assert.Equal("", r.Err);
+        // Nothing on stderr but, at most, the hint that the answer ended at once.
+        Assert.True(r.Err == "" || r.Err.StartsWith("(the model ended the answer at once"), r.Err);
     }
 
     [Fact]
