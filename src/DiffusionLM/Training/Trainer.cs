@@ -52,6 +52,7 @@ public sealed class Trainer
         var process = new MaskedProcess(MaskSchedule.FromName(model.Config.Schedule), model.Config.MaskTokenId);
         var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft);
         var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed);
+        using var _valBatches = new DisposeAll(valBatches);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         if (saved is not null)
         {
@@ -159,5 +160,11 @@ public sealed class Trainer
             n += rows;
         }
         return total / n;
+    }
+
+    /// <summary>Frees batches kept for a whole run when the run ends, however it ends.</summary>
+    sealed class DisposeAll(IEnumerable<IDisposable> items) : IDisposable
+    {
+        public void Dispose() { foreach (var item in items) item.Dispose(); }
     }
 }
