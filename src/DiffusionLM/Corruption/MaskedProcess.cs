@@ -30,8 +30,10 @@ public sealed record MaskedSample(Tensor Noisy, Tensor Masked, Tensor Time);
 /// with probability 1 − α_t. Its objective is the continuous-time ELBO: cross-entropy on masked
 /// positions weighted by −α'_t/(1 − α_t).
 /// </summary>
-public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps = 1e-3)
+public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps = 1e-3) : IForwardProcess
 {
+    public string Name => "masked";
+
     public MaskSchedule Schedule { get; } = schedule;
     public int MaskId { get; } = maskId;
     /// <summary>t is drawn on (eps, 1]: at t → 0 the weight 1/t blows up while almost nothing is masked.</summary>
@@ -60,6 +62,34 @@ public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps 
         if (protectedMask is not null) masked = masked & protectedMask.logical_not();
         var noisy = where(masked, full_like(x0, MaskId), x0);
         return new MaskedSample(noisy.MoveToOuterDisposeScope(), masked.MoveToOuterDisposeScope(), t.alias().MoveToOuterDisposeScope());
+    }
+
+    public Tensor SampleMarginal(Tensor x0, double t, Generator g)
+    {
+        using var scope = NewDisposeScope();
+        using var times = full(new long[] { x0.shape[0] }, t, dtype: ScalarType.Float64);
+        return Corrupt(x0, times, null, g).Noisy.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The chain step by step: between s and t an unmasked token is masked with probability
+    /// 1 − α_t/α_s (given it survived to s), and a masked token stays masked (the absorbing state).
+    /// </summary>
+    public Tensor SimulateChain(Tensor x0, double[] times, Generator g)
+    {
+        IForwardProcess.ValidateTimes(times);
+        using var scope = NewDisposeScope();
+        var x = x0.alias();
+        double prevAlpha = 1.0;
+        foreach (var t in times)
+        {
+            double a = Schedule.Alpha(t);
+            double maskNow = prevAlpha > 0 ? 1.0 - a / prevAlpha : 1.0;
+            var newly = rand(x.shape, dtype: ScalarType.Float64, generator: g) < maskNow;
+            x = where(newly, full_like(x, MaskId), x);
+            prevAlpha = a;
+        }
+        return x.MoveToOuterDisposeScope();
     }
 
     public Tensor MaskProbabilities(Tensor t) => Map(t, Schedule.MaskProbability);
