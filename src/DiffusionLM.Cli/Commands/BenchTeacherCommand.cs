@@ -54,7 +54,7 @@ public static class BenchTeacherCommand
             var options = new TeacherBenchOptions(r.GetValue(trainSteps), r.GetValue(batch), r.GetValue(genLength), r.GetValue(scratchLr), r.GetValue(finetuneLr),
                 r.GetValue(steps), r.GetValue(samples), r.GetValue(windows), r.GetValue(mc), r.GetValue(temperature), r.GetValue(seed));
             // The bar shows the current phase's progress in percent, with the phase as its text.
-            var result = CountedProgress.Run("bench teacher (% of phase)", 100, report =>
+            var result = ProgressView.Run("bench teacher (% of phase)", 100, report =>
                 new TeacherBenchmark(teacher, l2c, options) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) }.Run(stories));
             var dir = r.GetValue(outDir)!;
             Directory.CreateDirectory(dir);

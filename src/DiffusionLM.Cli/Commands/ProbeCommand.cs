@@ -65,7 +65,18 @@ public static class ProbeCommand
 
             if (isBench) return Bench(loaded, unigram, set, options);
             var result = ProgressView.Run($"probing {set.Count} prompts × {options.Masks} masks", set.Count * (stepwise is null ? 1 : 2),
-                report => new InformationProbe(loaded.Model, loaded.Tokenizer, unigram, loaded.ChatTemplate) { OnProgress = report }.Run(set, options, stepwise));
+                report =>
+                {
+                    // The stepwise run counts its prompts from zero again: keep the bar moving forward.
+                    int offset = 0, last = 0;
+                    void OnProgress(int done, int all)
+                    {
+                        if (done < last) offset += last;
+                        last = done;
+                        report(offset + done, null);
+                    }
+                    return new InformationProbe(loaded.Model, loaded.Tokenizer, unigram, loaded.ChatTemplate) { OnProgress = OnProgress }.Run(set, options, stepwise);
+                });
             ProbeReport.Write(output!, result, new ProbeRunInfo(folder, promptsFile), figure);
             Io.Out.WriteLine($"probed {result.Prompts.Count} prompts × {options.Masks} masks in {result.Seconds:F1} s; report in {output}");
             Io.Out.Write(ProbeBand.Markdown(ProbeBand.Of(result)));

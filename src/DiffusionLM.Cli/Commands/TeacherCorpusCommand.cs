@@ -42,7 +42,7 @@ public static class TeacherCorpusCommand
             int n = r.GetValue(stories);
             var options = new TeacherCorpusOptions(n, r.GetValue(seed), r.GetValue(batch),
                 r.GetValueOrDefaultMaxTokens(maxTokens, teacher.Config.MaxSequenceLength - 1), r.GetValue(temperature));
-            var sampled = CountedProgress.Run("sampling stories", n, report => TeacherCorpus.Sample(teacher, tokenizer, options, done => report(done, null)));
+            var sampled = ProgressView.Run("sampling stories", n, report => TeacherCorpus.Sample(teacher, tokenizer, options, done => report(done, null)));
             var path = r.GetValue(outFile)!;
             TeacherCorpus.Write(path, sampled);
             int ended = sampled.Count(s => s.Ended);

@@ -77,7 +77,7 @@ public static class TrapCommand
         AtomicFile.WriteAllText(Path.Combine(ldir, "corpus.txt"), corpus);
         var tokenizer = TrapModel.Tokenizer(lang, corpus);
         Models.LladaModel? model = null;
-        WorkView.Run($"training the {lang.Name} model", opts.Steps, report =>
+        ProgressView.Run($"training the {lang.Name} model", opts.Steps, report =>
             model = TrapModel.Train(lang, tokenizer, corpus, opts, (step, loss) => report(step, $"step {step}/{opts.Steps} loss {loss:F3}")));
         using var m = model!;
         Checkpoint.Save(Path.Combine(ldir, "model"), m, tokenizer);
@@ -87,7 +87,7 @@ public static class TrapCommand
         var sweep = TrapExperiment.Sweep(lang.Length, quick).Where(x => curves is null || curves.Contains(x.Curve)).ToList();
         if (sweep.Count == 0) throw new DlmException("--samplers selected no sampler (names: low_confidence, random, dream_origin, dream_maskgit_plus, dream_topk_margin, dream_entropy, mdlm, remdm_cap, fast_dllm_threshold, fast_dllm_factor, dependency_aware)");
         var points = new List<TrapPoint>();
-        WorkView.Run($"sampling {lang.Name}", sweep.Count, report =>
+        ProgressView.Run($"sampling {lang.Name}", sweep.Count, report =>
         {
             for (int i = 0; i < sweep.Count; i++)
             {
@@ -157,7 +157,7 @@ public static class TrapCommand
         foreach (double t in thresholds) settings.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
         foreach (double t in thresholds) settings.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = t }));
         var points = new List<NaturalPoint>();
-        WorkView.Run("natural text", settings.Count, report =>
+        ProgressView.Run("natural text", settings.Count, report =>
         {
             for (int i = 0; i < settings.Count; i++)
             {
