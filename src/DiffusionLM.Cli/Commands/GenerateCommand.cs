@@ -18,7 +18,7 @@ public static class GenerateCommand
         var steps = new Option<int>("--steps") { Description = "denoising steps in all (divided evenly over the blocks)", DefaultValueFactory = _ => 128 };
         var blockLength = new Option<int?>("--block-length") { Description = "semi-autoregressive block length (default: --gen-length, one block)" };
         var temperature = new Option<double>("--temperature") { Description = "0: greedy; > 0: Gumbel-max sampling at this temperature", DefaultValueFactory = _ => 0.0 };
-        var sampler = new Option<string>("--sampler") { Description = "sampler: " + string.Join("; ", SamplerRegistry.All.Select(e => $"{e.Name} ({e.Description})")), DefaultValueFactory = _ => "llada" };
+        var sampler = new Option<string?>("--sampler") { Description = "sampler (default: llada for masked models, the family's own for uniform and gaussian ones): " + string.Join("; ", SamplerRegistry.All.Select(e => $"{e.Name} [{e.Family}] ({e.Description})")) };
         var remasking = new Option<string>("--remasking") { Description = "which predictions to commit each step: low_confidence (most confident first) or random", DefaultValueFactory = _ => "low_confidence" };
         var cfg = new Option<double>("--cfg") { Description = "unsupervised classifier-free guidance scale (0: off)", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "seed of the sampler's random draws", DefaultValueFactory = _ => 0 };
@@ -65,7 +65,9 @@ public static class GenerateCommand
             // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
             if (m.Config.Causal)
                 return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
-            var chosen = SamplerRegistry.Create(r.GetValue(sampler)!, settings);
+            var samplerName = r.GetValue(sampler) ?? SamplerRegistry.DefaultFor(m.Config.Process);
+            SamplerRegistry.CheckFamily(samplerName, m.Config.Process);
+            var chosen = SamplerRegistry.Create(samplerName, settings);
             var promptText = r.GetValue(prompt)!;
             if (r.GetValue(chat))
             {

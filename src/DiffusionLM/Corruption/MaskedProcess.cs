@@ -30,7 +30,7 @@ public sealed record MaskedSample(Tensor Noisy, Tensor Masked, Tensor Time);
 /// with probability 1 − α_t. Its objective is the continuous-time ELBO: cross-entropy on masked
 /// positions weighted by −α'_t/(1 − α_t).
 /// </summary>
-public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps = 1e-3) : IForwardProcess
+public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps = 1e-3) : IForwardProcess, IDiffusionObjective
 {
     public string Name => "masked";
 

@@ -41,8 +41,12 @@ public sealed record SamplerSettings(
 /// <summary>Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments.</summary>
 public static class SamplerRegistry
 {
-    /// <param name="Masked">true for samplers of masked diffusion models; false for the causal (autoregressive) decoder.</param>
-    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, bool Masked = true);
+    /// <param name="Family">the kind of model the sampler decodes: a diffusion process ("masked", "uniform", "gaussian",
+    /// as ModelConfig's "process") or "causal" for the left-to-right decoder of causal models.</param>
+    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, string Family = "masked")
+    {
+        public bool Masked => Family == "masked";
+    }
 
     static readonly List<Entry> Entries =
     [
@@ -67,7 +71,7 @@ public static class SamplerRegistry
         new("dependency_aware", "parallel decoding that probes an anchor's tokens in the same call and commits what is confident given it (--threshold, --candidates)",
             s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9, s.Candidates ?? 4, s.Budget))),
         new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
-            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Masked: false),
+            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Family: "causal"),
     ];
 
     static FastDllmOptions FastDllm(SamplerSettings s, double? factor) =>
@@ -88,6 +92,23 @@ public static class SamplerRegistry
             LogitsEosInf: s.LogitsEosInf, ConfidenceEosEotInf: s.ConfidenceEosEotInf, EosId: s.EosId, EotId: s.EotId);
 
     public static IReadOnlyList<Entry> All => Entries;
+
+    /// <summary>The sampler <c>dlm generate</c> uses for a model of this process when --sampler is not given.</summary>
+    public static string DefaultFor(string process) => process switch
+    {
+        "masked" => "llada",
+        _ => Entries.FirstOrDefault(e => e.Family == process)?.Name
+            ?? throw new DlmException($"no sampler is registered for the \"{process}\" process"),
+    };
+
+    /// <summary>Refuses a sampler built for another family of model (a masked sampler on a uniform model, say).</summary>
+    public static void CheckFamily(string name, string process)
+    {
+        var entry = Entries.FirstOrDefault(e => e.Name == name);
+        if (entry is not null && entry.Family != process)
+            throw new DlmException($"sampler \"{name}\" decodes {entry.Family} models but this model's process is \"{process}\"; " +
+                $"use one of: {string.Join(", ", Entries.Where(e => e.Family == process).Select(e => e.Name))}");
+    }
 
     public static ISampler Create(string name, SamplerSettings settings)
     {

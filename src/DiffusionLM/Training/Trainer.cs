@@ -11,7 +11,7 @@ namespace DiffusionLM.Training;
 public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double? ValLoss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, string? Message = null);
 
 /// <summary>
-/// Trains a masked diffusion LM: text → tokenizer → batches → masked corruption → denoiser → ELBO loss →
+/// Trains a diffusion LM of any family: text → tokenizer → batches → the family's corruption → denoiser → ELBO loss →
 /// AdamW. Checkpoints (model, tokenizer, optimizer moments, loss curve) go to one folder, atomically.
 /// </summary>
 public sealed class Trainer
@@ -29,6 +29,7 @@ public sealed class Trainer
         if (batchSize <= 0) throw new DlmException("--batch-size must be positive");
         if (opts.Steps is null == opts.Minutes is null) throw new DlmException("give exactly one of --steps N or --minutes M");
         if (opts.Steps is <= 0 || opts.Minutes is <= 0) throw new DlmException("--steps and --minutes must be positive");
+        DiffusionProcesses.Validate(opts.Process);
 
         var texts = TokenCorpus.ReadTexts(opts.Data);
         var hashes = texts.Select(t => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(t)))).ToArray();
@@ -42,14 +43,14 @@ public sealed class Trainer
         else
         {
             tokenizer = opts.Tokenizer is not null ? Checkpoint.LoadTokenizer(opts.Tokenizer) : ByteLevelBpeTokenizer.Train(texts, opts.VocabSize);
-            var config = preset.ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning);
+            var config = preset.ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning, opts.Process);
             model = new LladaModel(config, BatchSampler.StepGenerator(opts.Seed, -1, 1));
         }
         using var _model = model;
         Report(0, 0, double.NaN, null, 0, Stopwatch.StartNew(), 0, "tokenizing the corpus");
         var corpus = TokenCorpus.Build(tokenizer, opts.Data, texts, seqLen + 1);
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
-        var process = new MaskedProcess(MaskSchedule.FromName(model.Config.Schedule), model.Config.MaskTokenId);
+        var process = DiffusionProcesses.Objective(model.Config);
         var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft);
         var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed);
         using var _valBatches = new DisposeAll(valBatches);
@@ -130,7 +131,7 @@ public sealed class Trainer
         }
     }
 
-    static double TrainStep(LladaModel model, MaskedProcess process, BatchSampler sampler, AdamW optimizer, TrainingOptions opts, int step, double lr)
+    static double TrainStep(LladaModel model, IDiffusionObjective process, BatchSampler sampler, AdamW optimizer, TrainingOptions opts, int step, double lr)
     {
         using var scope = NewDisposeScope();
         using var g = BatchSampler.StepGenerator(opts.Seed, step);
@@ -146,7 +147,7 @@ public sealed class Trainer
     }
 
     /// <summary>The ELBO loss on fixed held-out batches with fixed masks: comparable across steps and runs.</summary>
-    public static double ValidationLoss(LladaModel model, MaskedProcess process, IReadOnlyList<TrainingBatch> batches, long seed)
+    public static double ValidationLoss(LladaModel model, IDiffusionObjective process, IReadOnlyList<TrainingBatch> batches, long seed)
     {
         model.eval();
         using var _ = no_grad();

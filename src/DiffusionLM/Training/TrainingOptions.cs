@@ -21,6 +21,8 @@ public sealed record TrainingOptions
     [JsonPropertyName("save_interval")] public int SaveInterval { get; init; } = 500;
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 2048;
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
+    /// <summary>The diffusion family: masked (absorbing), uniform or gaussian (noise on embeddings).</summary>
+    [JsonPropertyName("process")] public string Process { get; init; } = "masked";
     [JsonPropertyName("sft")] public bool Sft { get; init; }
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
@@ -39,11 +41,11 @@ public sealed record Preset(string Name, int DModel, int NLayers, int NHeads, in
         _ => throw new DlmException($"unknown preset \"{name}\" (expected tiny or small)"),
     };
 
-    public ModelConfig ToConfig(int vocabSize, int seqLen, Text.SpecialTokens special, string schedule, bool timeConditioning) => new()
+    public ModelConfig ToConfig(int vocabSize, int seqLen, Text.SpecialTokens special, string schedule, bool timeConditioning, string process = "masked") => new()
     {
         DModel = DModel, NLayers = NLayers, NHeads = NHeads, NKvHeads = NKvHeads, MlpHiddenSize = MlpHidden,
         VocabSize = vocabSize, MaxSequenceLength = seqLen, RopeTheta = 10000.0,
         MaskTokenId = special.MaskId, EosTokenId = special.EosId, PadTokenId = special.PadId, BosTokenId = special.BosId,
-        Schedule = schedule, TimeConditioning = timeConditioning,
+        Schedule = schedule, TimeConditioning = timeConditioning, Process = process,
     };
 }
