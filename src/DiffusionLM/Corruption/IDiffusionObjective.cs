@@ -19,6 +19,28 @@ public interface IDiffusionObjective
     /// (<see cref="TrainingBatch.PromptMask"/>) are never corrupted and not counted.
     /// </summary>
     Tensor Loss(IDenoiser model, TrainingBatch batch, Generator g);
+
+    /// <summary>
+    /// An unbiased Monte-Carlo estimate of the negative ELBO per corruptible token (nats), averaged over rows:
+    /// what <c>dlm eval</c> bounds the NLL with. The same as <see cref="Loss"/> for families that train on
+    /// the ELBO itself; a family that trains on a surrogate (the gaussian one's cross-entropy) computes its bound here.
+    /// </summary>
+    Tensor NegativeElbo(IDenoiser model, TrainingBatch batch, Generator g) => Loss(model, batch, g);
+
+    /// <summary>
+    /// D1, analytically: the mutual information I(x_t; x_0) in nats between one clean token x_0 drawn from
+    /// <paramref name="unigram"/> (probabilities over the vocabulary) and its corrupted version at time t.
+    /// Families without a closed form may estimate it by Monte Carlo with <paramref name="g"/>.
+    /// </summary>
+    double AnalyticInformation(double t, double[] unigram, Generator g);
+
+    /// <summary>
+    /// D1, empirically: corrupts <paramref name="x0"/> ([B, L] int64) at one time t (positions in
+    /// <paramref name="protectedMask"/> kept clean) and returns the denoiser's x_0 logits [B, L, V] with the
+    /// [B, L] bool mask of positions the corruption touched (for the masked family, the masked ones; for the
+    /// uniform and gaussian families, every unprotected position).
+    /// </summary>
+    (Tensor Logits, Tensor Corrupted) DenoiseAt(IDenoiser model, Tensor x0, double t, Tensor? protectedMask, Generator g);
 }
 
 /// <summary>The diffusion families by name: the one place that maps ModelConfig's "process" to code.</summary>

@@ -120,4 +120,22 @@ public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps 
         var perRow = (ce * weights * sample.Masked.to_type(ScalarType.Float32)).sum(1) / corruptible.view(-1);
         return (perRow.sum() / b).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Masking is an erasure channel: x_t reveals x_0 with probability α_t and nothing otherwise, so
+    /// I(x_t; x_0) = α_t·H(x_0) exactly.
+    /// </summary>
+    public double AnalyticInformation(double t, double[] unigram, Generator g) => Schedule.Alpha(t) * Entropy(unigram);
+
+    /// <summary>Shannon entropy in nats of a probability vector (zeros skipped).</summary>
+    public static double Entropy(double[] p) => -p.Where(v => v > 0).Sum(v => v * Math.Log(v));
+
+    public (Tensor Logits, Tensor Corrupted) DenoiseAt(IDenoiser model, Tensor x0, double t, Tensor? protectedMask, Generator g)
+    {
+        using var scope = NewDisposeScope();
+        var times = full(new long[] { x0.shape[0] }, t, dtype: ScalarType.Float64);
+        var sample = Corrupt(x0, times, protectedMask, g);
+        var logits = model.Logits(sample.Noisy, time: model.Config.TimeConditioning ? times.to_type(ScalarType.Float32) : null);
+        return (logits.MoveToOuterDisposeScope(), sample.Masked.MoveToOuterDisposeScope());
+    }
 }

@@ -13,7 +13,9 @@ namespace DiffusionLM.Sampling;
 /// <param name="PromptLength">P: the completion occupies columns P.. of <paramref name="State"/>.</param>
 /// <param name="State">[B, P + G] int64 ids as the step sees them (mask id where not yet committed).</param>
 /// <param name="Logits">[B, P + G, V] float32 logits the step ranks and samples from (after guidance, if any).</param>
-public sealed record SamplerObservation(int Index, int Block, int PromptLength, Tensor State, Tensor Logits);
+/// <param name="Continuous">for samplers of continuous (gaussian) models: the [B, P + G, D] state x_t itself, with
+/// <paramref name="State"/> its rounding to the nearest token embedding; null for discrete samplers.</param>
+public sealed record SamplerObservation(int Index, int Block, int PromptLength, Tensor State, Tensor Logits, Tensor? Continuous = null);
 
 /// <summary>
 /// A sampler whose intermediate states can be watched, for instruments that re-probe the model while
