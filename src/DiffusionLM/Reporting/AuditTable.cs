@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using DiffusionLM.Analysis.Audit;
+using DiffusionLM.Corruption;
+using DiffusionLM.IO;
+
+namespace DiffusionLM.Reporting;
+
+/// <summary>
+/// The audit's outputs: audit.json (every measurement), audit.md (the paper's Table 1 with the numbers in
+/// each cell, the paper's mark beside them and the mark the measurement earns by a stated rule) and the D1 figure.
+/// </summary>
+public static class AuditTable
+{
+    public const string JsonFile = "audit.json", MarkdownFile = "audit.md";
+    public static readonly string[] Properties = ["D1", "D2", "D3", "L1", "L2"];
+
+    /// <summary>
+    /// The paper's Table 1 (arXiv 2512.22630): continuous diffusion on embeddings against discrete diffusion on
+    /// tokens (masked and uniform alike). D3 of discrete diffusion is partial: masked samplers never revise a committed token.
+    /// </summary>
+    public static string PaperMark(string process, string property) => (Continuous(process), property) switch
+    {
+        (true, "L1" or "L2") => "✗",
+        (true, _) => "✓",
+        (false, "D1" or "L2") => "✗",
+        (false, "D3") => "◐",
+        (false, _) => "✓",
+    };
+
+    static bool Continuous(string process) => process == DiffusionProcesses.Gaussian;
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static string ToJson(AuditReport report) => JsonSerializer.Serialize(report, Json);
+
+    /// <summary>Writes audit.json, audit.md and d1_curves.png into <paramref name="dir"/>, each atomically.</summary>
+    public static void WriteAll(string dir, AuditReport report)
+    {
+        Directory.CreateDirectory(dir);
+        string figure = Path.Combine(dir, AuditFigures.D1File);
+        string temp = Path.Combine(dir, "." + AuditFigures.D1File + ".tmp.png");
+        AuditFigures.D1Curves(temp, report.Families);
+        File.Move(temp, figure, overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(dir, JsonFile), ToJson(report));
+        AtomicFile.WriteAllText(Path.Combine(dir, MarkdownFile), Markdown(report));
+    }
+
+    /// <summary>The mark a measurement earns, by the rules printed under the table.</summary>
+    public static string MeasuredMark(FamilyAudit f, string property) => property switch
+    {
+        "D1" => f.D1.LargestJumpNormalised <= 2 * f.D1.EvenStep && (f.D1.TokenPath is null || f.D1.TokenPath.MeanLargestStepShare <= 0.5) ? "✓" : "✗",
+        "D2" => !f.D2.Available ? "?" : f.D2.Passes ? "✓" : "✗",
+        "D3" => (f.D3.RevisionsPerPosition > 0, f.D3.StepsIndependentOfLength) switch
+        {
+            (true, true) => "✓",
+            (false, false) => "✗",
+            _ => "◐",
+        },
+        "L1" => f.L1.DiscreteShare >= 0.99 ? "✓" : "✗",
+        "L2" => f.L2 is null || f.L2.Points.Count == 0 ? "?" : f.L2.Points.MinBy(p => p.Steps)!.TrapRate <= 0.05 ? "✓" : "✗",
+        _ => throw new ArgumentOutOfRangeException(nameof(property)),
+    };
+
+    public static string Cell(FamilyAudit f, string property)
+    {
+        var c = CultureInfo.InvariantCulture;
+        string numbers = property switch
+        {
+            "D1" => (f.D1.TokenPath is { } tp ? string.Format(c, "one token's largest step: {0:P0} of its information; ", tp.MeanLargestStepShare) : "") +
+                string.Format(c, "largest step of I/H {0:F3} (even {1:F3}); at t={2:0.##}: accuracy per position {3:F2}–{4:F2} (χ² p = {5}); " +
+                "log p(x_0) within a window {6:F1} to {7:F1} nats (std {8:F2})",
+                f.D1.LargestJumpNormalised, f.D1.EvenStep, f.D1.Spread.T, f.D1.Spread.AccuracyCorrupted.Min, f.D1.Spread.AccuracyCorrupted.Max,
+                P(f.D1.Spread.HeterogeneityPValue), f.D1.Spread.WithinWindowLogProbMin, f.D1.Spread.WithinWindowLogProbMax, f.D1.Spread.WithinWindowLogProbStd),
+            "D2" => f.D2.Available
+                ? string.Format(c, "p = {0} ({1}); x_t = x_0: {2:P1} closed form vs {3:P1} chain", P(f.D2.PValue), f.D2.Passes ? "pass" : "fail",
+                    f.D2.ClosedFormStayRate, f.D2.ChainStayRate)
+                : f.D2.Note ?? "not measured",
+            "D3" => string.Format(c, "{0:F2} revisions/position ({1:P0} revised); NFE {2} at {3} tokens, {4} at {5}",
+                f.D3.RevisionsPerPosition, f.D3.RevisedShare, f.D3.Nfe, f.D3.GenLength, f.D3.NfeLong, f.D3.GenLengthLong),
+            "L1" => string.Format(c, "{0:P0} of states discrete, {1:P0} valid sequences ({2:P0} real tokens)", f.L1.DiscreteShare, f.L1.ValidSequenceShare, f.L1.RealTokenShare)
+                + (f.L1.RoundingErrorRate is { } r ? string.Format(c, "; rounding errors {0:P1}", r) : f.L1.RoundingNote is { } n ? $"; {n}" : ""),
+            "L2" => f.L2 is null ? "not measured" : string.Join(" → ", f.L2.Points.OrderByDescending(p => p.Steps).Select(p =>
+                string.Format(c, "{0:P1} at {1:0.#} tok/step", p.TrapRate, p.TokensPerStep))) + string.Format(c, " ({0} samples)", f.L2.Points[0].Samples),
+            _ => throw new ArgumentOutOfRangeException(nameof(property)),
+        };
+        return $"paper {PaperMark(f.Process, property)} · measured {MeasuredMark(f, property)}<br>{numbers}";
+    }
+
+    static string P(double p) => p < 1e-4 ? p.ToString("0.0e+0", CultureInfo.InvariantCulture) : p.ToString("0.000", CultureInfo.InvariantCulture);
+
+    public static string Markdown(AuditReport report)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# The paper's Table 1, measured (`dlm audit`)");
+        sb.AppendLine();
+        sb.AppendLine($"{report.Families.Count} model(s){(report.Quick ? ", --quick (tiny models trained on the spot)" : "")}; {report.Seconds:F0} s in all. " +
+            "Each cell: the paper's mark (arXiv 2512.22630, Table 1), the mark the measurement earns by the rules below, and the numbers.");
+        sb.AppendLine();
+        sb.AppendLine("| family | D1 smooth corruption | D2 tractable intermediate states | D3 iterative refinement | L1 discreteness | L2 structural dependency |");
+        sb.AppendLine("|---|---|---|---|---|---|");
+        foreach (var f in report.Families)
+        {
+            string kind = Continuous(f.Process) ? "continuous" : "discrete";
+            sb.Append($"| **{f.Process}** ({kind})<br>`{f.Model}` |");
+            foreach (var p in Properties) sb.Append(' ').Append(Cell(f, p)).Append(" |");
+            sb.AppendLine();
+        }
+        sb.AppendLine();
+        sb.AppendLine("Marks: ✓ satisfied, ✗ not, ◐ partly, ? not measured. The paper's D3 mark for discrete diffusion is \"partial\" " +
+            "(committed tokens of masked samplers are never revised).");
+        sb.AppendLine();
+        sb.AppendLine("## How each cell is measured, and the rule for the measured mark");
+        sb.AppendLine();
+        var o = report.Options;
+        var f0 = report.Families[0];
+        sb.AppendLine($"- **D1** — I(x_t; x_0) per token at {o.Times} times from the family's formula (masked: α_t·H(x_0); uniform: the " +
+            "symmetric channel's mutual information; gaussian: Monte Carlo) with the model's corpus unigram, divided by H(x_0). " +
+            $"One token's path: {o.PathTokens} tokens drawn from the unigram are run through the chain over the same times, and the largest " +
+            "one-step fall of the pointwise information log q(x_t|x_0)/q(x_t) is divided by the token's −log p(x_0) (1 = erased in one step; " +
+            "above 1 = left pointing at another token). " +
+            $"✓ when no step of the expected curve loses more than twice an even share (2/{o.Times - 1} of H) and one token's largest step is at most half its information. " +
+            $"The spread, at t = {o.SpreadT} over {f0.D1.Spread.Draws} corrupted held-out windows, on corrupted positions only: the trained denoiser's " +
+            "accuracy on x_0 per position (min–max across positions, and the p-value of a chi-square test that it is the same at every position), " +
+            "and within one window the range of log p(x_0 | x_t) across its positions (mean over windows of the lowest and highest, and the standard deviation): " +
+            "the same corruption level removes very different amounts of information from different positions.");
+        sb.AppendLine($"- **D2** — x_t at t = {o.D2T} drawn from the closed form and from the chain run step by step ({o.D2ChainSteps} steps), " +
+            $"{o.D2Samples} samples each from {o.D2Tokens} held-out tokens, compared by a chi-square test per position. ✓ when p ≥ 0.001.");
+        sb.AppendLine($"- **D3** — the family's default sampler at temperature 1 on {o.SamplerRows} held-out prompts, as many steps as tokens: " +
+            "revisions = changes of a position's token after it was first proposed (the prior draw is not a proposal), per position. " +
+            "NFE at two generation lengths with the same step count. ✓ when tokens are revised and the NFE does not grow with length; ◐ when only one holds.");
+        sb.AppendLine("- **L1** — the sampler's intermediate states: discrete (token ids, not a continuous x_t) and valid (no mask id). ✓ when ≥ 99% are discrete.");
+        sb.AppendLine($"- **L2** — a model of the same family trained on the '{o.TrapLanguage}' trap language (TrapModel), sampled at temperature 1 " +
+            "with as many steps as words, two steps and one step: the share of samples outside the language. ✓ when the one-step rate is ≤ 5%.");
+        sb.AppendLine();
+        sb.AppendLine($"Figure: [{AuditFigures.D1File}]({AuditFigures.D1File}); every number: [{JsonFile}]({JsonFile}).");
+        return sb.ToString();
+    }
+}
