@@ -51,8 +51,13 @@ public sealed class Trainer
         var corpus = TokenCorpus.Build(tokenizer, opts.Data, texts, seqLen + 1);
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
         var process = DiffusionProcesses.Objective(model.Config);
-        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft);
-        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed);
+        if (opts.SftCut is not ("any" or "sentence")) throw new DlmException($"--sft-cut \"{opts.SftCut}\" is unknown (expected any or sentence)");
+        if (opts.SftCut == "sentence" && !opts.Sft) throw new DlmException("--sft-cut sentence needs --sft");
+        SentenceBoundaries? Cuts(int[] tokens) => opts.SftCut == "sentence" ? SentenceBoundaries.Find(tokenizer, tokens) : null;
+        var trainCuts = Cuts(corpus.Train);
+        if (trainCuts is { Count: 0 }) throw new DlmException("--sft-cut sentence: the training text has no sentence end ('.', '?' or '!')");
+        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts);
+        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation));
         using var _valBatches = new DisposeAll(valBatches);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         if (saved is not null)

@@ -24,6 +24,8 @@ public sealed record TrainingOptions
     /// <summary>The diffusion family: masked (absorbing), uniform or gaussian (noise on embeddings).</summary>
     [JsonPropertyName("process")] public string Process { get; init; } = "masked";
     [JsonPropertyName("sft")] public bool Sft { get; init; }
+    /// <summary>Where SFT pairs are cut: "any" token, or "sentence" ends (see <see cref="SentenceBoundaries"/>).</summary>
+    [JsonPropertyName("sft_cut")] public string SftCut { get; init; } = "any";
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
 }
