@@ -11,7 +11,8 @@ namespace DiffusionLM.Training;
 /// </summary>
 /// <param name="boundaries">SFT only: cut pairs at sentence ends (prompt = the text before a sentence end,
 /// answer = from the next non-blank token) instead of anywhere; null: anywhere.</param>
-public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eosId, bool sft, SentenceBoundaries? boundaries = null)
+/// <param name="minAnswer">SFT only: the shortest answer in tokens (before eos padding); answers are minAnswer..the rest of the window.</param>
+public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eosId, bool sft, SentenceBoundaries? boundaries = null, int minAnswer = 1)
 {
     /// <summary>Shortest prompt of an SFT pair; prompts are 8..seqLen/4 tokens.</summary>
     public const int MinPrompt = 8;
@@ -43,7 +44,7 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
             // to the end of the window. The eos padding is part of the answer (LLaDA's SFT), so the
             // model learns where answers end as well as what they say.
             int promptLen = rng.Next(MinPrompt, Math.Max(MinPrompt + 1, seqLen / 4 + 1));
-            int answerLen = rng.Next(1, seqLen - promptLen + 1);
+            int answerLen = rng.Next(Math.Min(minAnswer, seqLen - promptLen), seqLen - promptLen + 1);
             // The answer starts right after the prompt, or (sentence cuts) at the first non-blank token after it.
             int answerStart = start + promptLen;
             if (boundaries is { Count: > 0 })
@@ -71,7 +72,7 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
     /// evenly spaced windows of the validation split, or (SFT) pairs drawn from it with a fixed seed,
     /// so that an SFT model is validated on the task it is trained on.
     /// </summary>
-    public static IReadOnlyList<TrainingBatch> ValidationBatches(int[] tokens, int seqLen, int count, int eosId, bool sft, long seed, SentenceBoundaries? boundaries = null)
+    public static IReadOnlyList<TrainingBatch> ValidationBatches(int[] tokens, int seqLen, int count, int eosId, bool sft, long seed, SentenceBoundaries? boundaries = null, int minAnswer = 1)
     {
         const int chunk = 16;
         count = Math.Max(1, count);
@@ -81,7 +82,7 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
             for (int done = 0, i = 0; done < count; done += chunk, i++)
             {
                 using var g = StepGenerator(seed, -2 - i, 3);
-                batches.Add(new BatchSampler(tokens, seqLen, Math.Min(chunk, count - done), eosId, sft: true, boundaries).Draw(g).Detached());
+                batches.Add(new BatchSampler(tokens, seqLen, Math.Min(chunk, count - done), eosId, sft: true, boundaries, minAnswer).Draw(g).Detached());
             }
             return batches;
         }

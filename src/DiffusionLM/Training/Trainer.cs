@@ -56,8 +56,11 @@ public sealed class Trainer
         SentenceBoundaries? Cuts(int[] tokens) => opts.SftCut == "sentence" ? SentenceBoundaries.Find(tokenizer, tokens) : null;
         var trainCuts = Cuts(corpus.Train);
         if (trainCuts is { Count: 0 }) throw new DlmException("--sft-cut sentence: the training text has no sentence end ('.', '?' or '!')");
-        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts);
-        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation));
+        if (opts.MinAnswer != 1 && !opts.Sft) throw new DlmException("--min-answer needs --sft");
+        if (opts.MinAnswer < 1 || opts.MinAnswer >= seqLen - BatchSampler.MinPrompt)
+            throw new DlmException($"--min-answer {opts.MinAnswer} must be between 1 and {seqLen - BatchSampler.MinPrompt - 1} for --seq-len {seqLen}");
+        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts, opts.MinAnswer);
+        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation), opts.MinAnswer);
         using var _valBatches = new DisposeAll(valBatches);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         if (saved is not null)

@@ -26,6 +26,8 @@ public sealed record TrainingOptions
     [JsonPropertyName("sft")] public bool Sft { get; init; }
     /// <summary>Where SFT pairs are cut: "any" token, or "sentence" ends (see <see cref="SentenceBoundaries"/>).</summary>
     [JsonPropertyName("sft_cut")] public string SftCut { get; init; } = "any";
+    /// <summary>SFT: the shortest answer before its eos padding, in tokens.</summary>
+    [JsonPropertyName("min_answer")] public int MinAnswer { get; init; } = 1;
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
 }
