@@ -38,7 +38,7 @@ public class SentenceCutTests
         var ids = tok.Encode(text);
         var cuts = SentenceBoundaries.Find(tok, ids);
         int eos = tok.Special.EosId;
-        var sampler = new BatchSampler(ids, 40, 16, eos, sft: true, cuts);
+        var sampler = new BatchSampler(ids, 40, 16, eos, sft: true, cuts, minAnswer: 20);
         using var g = new torch.Generator(3);
         using var batch = sampler.Draw(g);
         var rows = batch.Ids.data<long>().ToArray();
@@ -50,6 +50,8 @@ public class SentenceCutTests
             Assert.Contains(last[^1], ".?!");
             var first = tok.Decode([(int)rows[r * 40 + p]]);
             Assert.False(string.IsNullOrWhiteSpace(first), $"row {r}: the answer starts with blank \"{first}\"");
+            // --min-answer: at least 20 answer tokens before the eos padding.
+            Assert.DoesNotContain((long)eos, rows.Skip(r * 40 + p).Take(20));
         }
         // The draw is a function of the seed.
         using var g2 = new torch.Generator(3);
