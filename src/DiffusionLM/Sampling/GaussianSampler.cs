@@ -30,7 +30,7 @@ public sealed record GaussianSamplerOptions(int GenLength = 128, int Steps = 128
 /// Rounding: the returned ids are the argmax of the last step's logits (not the nearest embedding to the final x,
 /// which at σ = 0 is x̂_0, a convex mixture of embeddings unless clamped).
 /// NFE = steps. The trace records, at every step, the positions whose argmax token changed (the first step
-/// proposes every position), with the softmax probability of the new token as confidence.
+/// proposes every completion position), with the softmax probability of the new token as confidence.
 /// An observer sees, before each step, Continuous = x_t and State = x_t rounded to the nearest token embedding
 /// (prompt positions: the prompt), the discrete sequence the continuous state currently sits nearest to.
 /// </summary>
@@ -85,7 +85,7 @@ public sealed class GaussianSampler : IObservableSampler
             xHat = where(clean3, e, xHat);
 
             var proposal = where(clean, run.X, logits.argmax(-1));
-            var commits = Changes(run, proposal, probs);
+            var commits = Changes(run, proposal, probs, first: i == 0);
             run.X.copy_(proposal);
             run.AddStep(0, i, commits);
 
@@ -116,8 +116,11 @@ public sealed class GaussianSampler : IObservableSampler
         return sq.argmin(-1).view(shape).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Positions whose proposed token differs from the current one, with the new token's probability.</summary>
-    static List<Commit> Changes(SamplerRun run, Tensor proposal, Tensor probs)
+    /// <summary>
+    /// Positions whose proposed token differs from the current one (at the first step: every completion position,
+    /// whatever the placeholder it replaces), with the new token's probability.
+    /// </summary>
+    static List<Commit> Changes(SamplerRun run, Tensor proposal, Tensor probs, bool first)
     {
         var before = run.X.data<long>().ToArray();
         var after = proposal.data<long>().ToArray();
@@ -125,7 +128,7 @@ public sealed class GaussianSampler : IObservableSampler
         float[]? conf = null;
         for (int k = 0; k < after.Length; k++)
         {
-            if (after[k] == before[k]) continue;
+            if (first ? k % run.Total < run.PromptLength : after[k] == before[k]) continue;
             conf ??= probs.gather(-1, proposal.unsqueeze(-1)).squeeze(-1).data<float>().ToArray();
             commits.Add(new Commit(k / run.Total, k % run.Total, after[k], conf[k]));
         }
