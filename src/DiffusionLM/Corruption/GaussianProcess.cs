@@ -102,6 +102,14 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
     public Tensor NegativeElbo(IDenoiser model, TrainingBatch batch, Generator g)
     {
         using var scope = NewDisposeScope();
+        var (diffusion, reconstruction, prior) = NegativeElboTerms(model, batch, g);
+        return (diffusion + reconstruction + prior).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The three terms of <see cref="NegativeElbo"/> (same draws), each a scalar in nats per noisy token averaged over rows.</summary>
+    public (Tensor Diffusion, Tensor Reconstruction, Tensor Prior) NegativeElboTerms(IDenoiser model, TrainingBatch batch, Generator g)
+    {
+        using var scope = NewDisposeScope();
         var m = Continuous(model);
         var ids = batch.Ids;
         long b = ids.shape[0], l = ids.shape[1];
@@ -119,8 +127,9 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
         var reconstruction = nn.functional.cross_entropy(logits0.flatten(0, 1), ids.flatten(), reduction: nn.Reduction.None).view(b, l);
         var prior = e.square().sum(-1) / (2 * Schedule.SigmaMax * Schedule.SigmaMax);
         var noisy = clean is null ? ones(b, l, dtype: ScalarType.Float32) : clean.logical_not().to_type(ScalarType.Float32);
-        var perRow = ((diffusion + reconstruction + prior) * noisy).sum(1) / noisy.sum(1).clamp_min(1f);
-        return perRow.mean().MoveToOuterDisposeScope();
+        var count = noisy.sum(1).clamp_min(1f);
+        Tensor PerToken(Tensor term) => ((term * noisy).sum(1) / count).mean().MoveToOuterDisposeScope();
+        return (PerToken(diffusion), PerToken(reconstruction), PerToken(prior));
     }
 
     /// <summary>

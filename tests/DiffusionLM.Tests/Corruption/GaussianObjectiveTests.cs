@@ -116,6 +116,25 @@ public class GaussianObjectiveTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void RoundingErrorIsTheChannelsAndTheDenoisersError()
+    {
+        var oracle = new GaussianOracle(sigmaMin: 0.3);
+        using var g = new Generator(6);
+        var ids = GaussianOracle.Draw(64, 32, g);
+        var clean = GaussianDiagnostics.RoundingErrorRate(oracle, ids, 0.0, g);
+        var hopeless = GaussianDiagnostics.RoundingErrorRate(oracle, ids, 1.0, g);
+        output.WriteLine($"t=0: {clean}; t=1: {hopeless}");
+        // σ = 0.3 against half-distances of 2: no error either way.
+        Assert.Equal(0.0, clean.NoisyRate);
+        Assert.Equal(0.0, clean.DenoisedRate);
+        // σ = 100: x_t is nearest to a uniformly random row (the Hadamard rows are symmetric), wrong 3/4 of the time;
+        // x̂_0 is the prior mean Σ p_w e_w, nearest to the most frequent token, wrong whenever x_0 is another: 1 − 0.5.
+        Assert.InRange(hopeless.NoisyRate, 0.70, 0.80);
+        Assert.InRange(hopeless.DenoisedRate, 0.45, 0.55);
+        Assert.Equal(64 * 32, hopeless.Positions);
+    }
+
+    [Fact]
     public void InformationNeedsTheModel()
     {
         using var g = new Generator(1);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using DiffusionLM.Corruption;
 using DiffusionLM.Models;
+using DiffusionLM.Text;
 using DiffusionLM.Tests.Cli;
 using DiffusionLM.Training;
 using TorchSharp;
@@ -47,6 +48,14 @@ public class GaussianTrainingTests(ITestOutputHelper output)
         Assert.Equal(30 * 4, model.TimeWarpState!.select(0, 1).sum().item<float>());
         using var emb = model.DiffusionEmbeddings();
         Assert.True(emb.norm(1).sub(Math.Sqrt(model.Config.DiffusionDim)).abs().max().item<float>() < 1e-3, "embeddings are not normalised to √D");
+        // The audit's D1 curve over the trained embeddings: information falls with t.
+        var unigram = UnigramCounts.TryLoad(Path.Combine(tmp["m"], Checkpoint.UnigramFile))!;
+        var p = unigram.Select(c => c / (double)unigram.Sum()).ToArray();
+        var objective = DiffusionProcesses.Objective(model.Config, model);
+        double Info(double t) { using var g = new Generator(1); return objective.AnalyticInformation(t, p, g); }
+        double i0 = Info(0), i1 = Info(1);
+        output.WriteLine($"I(x_t; x_0): t=0 {i0:F3}, t=1 {i1:F4} nats");
+        Assert.True(i0 > 1.0 && i1 < 0.05 && i1 < i0, $"I(0) = {i0}, I(1) = {i1}");
     }
 
     [Fact]
