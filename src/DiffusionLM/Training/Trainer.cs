@@ -50,7 +50,7 @@ public sealed class Trainer
         Report(0, 0, double.NaN, null, 0, Stopwatch.StartNew(), 0, "tokenizing the corpus");
         var corpus = TokenCorpus.Build(tokenizer, opts.Data, texts, seqLen + 1);
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
-        var process = DiffusionProcesses.Objective(model.Config);
+        var process = DiffusionProcesses.Objective(model.Config, model);
         if (opts.SftCut is not ("any" or "sentence")) throw new DlmException($"--sft-cut \"{opts.SftCut}\" is unknown (expected any or sentence)");
         if (opts.SftCut == "sentence" && !opts.Sft) throw new DlmException("--sft-cut sentence needs --sft");
         SentenceBoundaries? Cuts(int[] tokens) => opts.SftCut == "sentence" ? SentenceBoundaries.Find(tokenizer, tokens) : null;
@@ -154,7 +154,11 @@ public sealed class Trainer
         return value;
     }
 
-    /// <summary>The ELBO loss on fixed held-out batches with fixed masks: comparable across steps and runs.</summary>
+    /// <summary>
+    /// The negative ELBO on fixed held-out batches with fixed draws: comparable across steps and runs. For the
+    /// families that train on their ELBO it is the training loss; for the gaussian one (trained on a cross-entropy
+    /// surrogate) it is its likelihood bound, so validation curves of all families are in the same nats per token.
+    /// </summary>
     public static double ValidationLoss(LladaModel model, IDiffusionObjective process, IReadOnlyList<TrainingBatch> batches, long seed)
     {
         model.eval();
@@ -165,7 +169,7 @@ public sealed class Trainer
         {
             using var scope = NewDisposeScope();
             long rows = batch.Ids.shape[0];
-            total += process.Loss(model, batch, g).item<float>() * rows;
+            total += process.NegativeElbo(model, batch, g).item<float>() * rows;
             n += rows;
         }
         return total / n;

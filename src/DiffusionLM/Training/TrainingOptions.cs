@@ -50,6 +50,10 @@ public sealed record Preset(string Name, int DModel, int NLayers, int NHeads, in
         DModel = DModel, NLayers = NLayers, NHeads = NHeads, NKvHeads = NKvHeads, MlpHiddenSize = MlpHidden,
         VocabSize = vocabSize, MaxSequenceLength = seqLen, RopeTheta = 10000.0,
         MaskTokenId = special.MaskId, EosTokenId = special.EosId, PadTokenId = special.PadId, BosTokenId = special.BosId,
-        Schedule = schedule, TimeConditioning = timeConditioning, Process = process,
+        Schedule = schedule, TimeConditioning = timeConditioning || process == "gaussian", Process = process,
+        // The gaussian process diffuses D = 64 normalised embeddings between σ = 1 and 100 (Corruption/GaussianSchedule).
+        EmbeddingDim = process == "gaussian" ? 64 : null,
+        SigmaMin = process == "gaussian" ? 1.0 : null,
+        SigmaMax = process == "gaussian" ? 100.0 : null,
     };
 }
