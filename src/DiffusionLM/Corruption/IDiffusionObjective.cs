@@ -55,13 +55,18 @@ public static class DiffusionProcesses
             throw new DlmException($"unknown process \"{process}\" (expected {string.Join(", ", Names)})");
     }
 
-    /// <summary>The objective a model of this config trains with.</summary>
-    public static IDiffusionObjective Objective(ModelConfig config)
+    /// <summary>
+    /// The objective a model of this config trains with. <paramref name="model"/> is needed only where the
+    /// objective measures the model itself outside Loss/NegativeElbo/DenoiseAt: the gaussian process's
+    /// <see cref="IDiffusionObjective.AnalyticInformation"/> is over the model's embedding table.
+    /// </summary>
+    public static IDiffusionObjective Objective(ModelConfig config, IDenoiser? model = null)
     {
         Validate(config.Process);
         return config.Process switch
         {
             Masked => new MaskedProcess(MaskSchedule.FromName(config.Schedule), config.MaskTokenId),
+            Gaussian => GaussianProcess.ForModel(config, model),
             _ => throw new DlmException($"the \"{config.Process}\" process has no training objective yet"),
         };
     }

@@ -8,8 +8,9 @@ namespace DiffusionLM.Models;
 /// A Llama-style denoiser whose parameter names are LLaDA's Hugging Face tensor names
 /// (model.transformer.wte.weight, model.transformer.blocks.{i}.q_proj.weight, ..., model.transformer.ff_out.weight),
 /// so that loading a LLaDA checkpoint is a name match. Bidirectional unless the config says causal.
+/// A model of the gaussian process has a few more parameters and reads noisy embeddings (LladaModel.Gaussian.cs).
 /// </summary>
-public sealed class LladaModel : nn.Module, IDenoiser
+public sealed partial class LladaModel : nn.Module, IContinuousDenoiser
 {
     public readonly LladaBody model;
     readonly RotaryEmbedding _rope;
@@ -36,6 +37,7 @@ public sealed class LladaModel : nn.Module, IDenoiser
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("norm.weight") || name.EndsWith("ln_f.weight")) { p.fill_(1.0f); continue; }
+            if (name.EndsWith("diff_warp")) { p.zero_(); continue; }
             double std = name.EndsWith("attn_out.weight") || name.Contains(".ff_out.weight") && name.Contains("blocks") ? residualStd : 0.02;
             using var r = normal(0.0, std, p.shape, generator: g);
             p.copy_(r);
@@ -43,20 +45,30 @@ public sealed class LladaModel : nn.Module, IDenoiser
     }
 
     public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
-        => Forward(ids, attentionMask, time, cache: null);
+        => Config.IsGaussian ? LogitsOfCleanIds(ids, attentionMask, time) : Forward(ids, attentionMask, time, cache: null);
 
     /// <summary>Full forward with an optional key/value cache (causal models only) for incremental decoding.</summary>
     public Tensor Forward(Tensor ids, Tensor? attentionMask, Tensor? time, KvCache? cache)
     {
         using var scope = NewDisposeScope();
         var t = model.transformer;
-        long b = ids.shape[0], l = ids.shape[1];
+        long l = ids.shape[1];
         long offset = cache?.Length ?? 0;
         if (offset + l > Config.MaxSequenceLength)
             throw new DlmException($"sequence of {offset + l} tokens exceeds the model's context of {Config.MaxSequenceLength} (max_sequence_length)");
         if (cache is not null && !Config.Causal)
             throw new InvalidOperationException("a key/value cache is only meaningful for a causal model");
+        if (Config.IsGaussian) throw new InvalidOperationException("a gaussian model reads embeddings: use LogitsFromNoisy");
         var x = t.wte.forward(ids);
+        return Trunk(x, attentionMask, time, cache).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Time embedding, the blocks, the final norm and the head, from the residual stream's input [B, L, d].</summary>
+    Tensor Trunk(Tensor x, Tensor? attentionMask, Tensor? time, KvCache? cache)
+    {
+        var t = model.transformer;
+        long b = x.shape[0], l = x.shape[1];
+        long offset = cache?.Length ?? 0;
         if (Config.TimeConditioning)
         {
             if (time is null) throw new ArgumentException("this model is time-conditioned: pass the diffusion time");
@@ -72,7 +84,7 @@ public sealed class LladaModel : nn.Module, IDenoiser
         var logits = Config.WeightTying ? nn.functional.linear(x, t.wte.weight!) : t.ff_out!.forward(x);
         if (Config.LogitsShift && l > 1)
             logits = cat([logits.narrow(1, 0, 1), logits.narrow(1, 0, l - 1)], 1);
-        return logits.MoveToOuterDisposeScope();
+        return logits;
     }
 
     Tensor? BuildMask(Tensor? attentionMask, long b, long l, long offset)
@@ -130,6 +142,12 @@ public sealed class LladaTransformer : nn.Module
     public readonly RmsNorm ln_f;
     public readonly Linear? ff_out;
     public readonly Linear? time_emb;
+    // The gaussian process only: the diffused embedding table [V, D], the input map from [c_in·x_t ; self-conditioning]
+    // (2D) to the residual stream, a vector marking clean (prompt) positions, and the time-warping state (not trained).
+    public readonly Embedding? diff_emb;
+    public readonly Linear? diff_in;
+    public readonly Parameter? diff_clean;
+    public readonly Parameter? diff_warp;
 
     public LladaTransformer(ModelConfig c) : base("transformer")
     {
@@ -139,6 +157,14 @@ public sealed class LladaTransformer : nn.Module
         ln_f = new RmsNorm("ln_f", c.DModel, c.RmsNormEps);
         if (!c.WeightTying) ff_out = nn.Linear(c.DModel, c.VocabSize, hasBias: false);
         if (c.TimeConditioning) time_emb = nn.Linear(c.DModel, c.DModel, hasBias: true);
+        if (c.IsGaussian)
+        {
+            int d = c.DiffusionDim;
+            diff_emb = nn.Embedding(c.VocabSize, d);
+            diff_in = nn.Linear(2 * d, c.DModel, hasBias: true);
+            diff_clean = new Parameter(zeros(c.DModel));
+            diff_warp = new Parameter(zeros(2, Corruption.GaussianTimeWarp.Bins), requires_grad: false);
+        }
         RegisterComponents();
     }
 }

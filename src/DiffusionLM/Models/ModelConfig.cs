@@ -42,6 +42,18 @@ public sealed record ModelConfig
     /// </summary>
     [JsonPropertyName("logits_shift")] public bool LogitsShift { get; init; }
 
+    // The gaussian (continuous) process only; absent from other models' config.json. See Corruption/GaussianSchedule.
+    /// <summary>Width D of the normalised token embeddings the gaussian process diffuses (default 64).</summary>
+    [JsonPropertyName("embedding_dim"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? EmbeddingDim { get; init; }
+    /// <summary>Noise level σ at t = 0 of the gaussian process (default 1, as CDCD).</summary>
+    [JsonPropertyName("sigma_min"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SigmaMin { get; init; }
+    /// <summary>Noise level σ at t = 1 of the gaussian process (default 100).</summary>
+    [JsonPropertyName("sigma_max"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SigmaMax { get; init; }
+
+    /// <summary>True for a model of the gaussian process: it reads noisy embeddings, not ids (see <see cref="IContinuousDenoiser"/>).</summary>
+    [JsonIgnore] public bool IsGaussian => Process == "gaussian";
+    [JsonIgnore] public int DiffusionDim => EmbeddingDim ?? 64;
+
     [JsonIgnore] public int HeadDim => DModel / NHeads;
 
     static readonly string[] Required =
@@ -88,5 +100,15 @@ public sealed record ModelConfig
             $"must be a token id below vocab_size ({VocabSize})" + (Causal ? " or -1 (none, for a causal model)" : ""));
         Check(EosTokenId >= 0 && EosTokenId < VocabSize, "eos_token_id", $"must be a token id below vocab_size ({VocabSize})");
         Check(Schedule is "linear" or "loglinear", "schedule", "must be \"linear\" or \"loglinear\"");
+        Check(Process is "masked" or "uniform" or "gaussian", "process", "must be \"masked\", \"uniform\" or \"gaussian\"");
+        if (IsGaussian)
+        {
+            // The denoiser of noisy embeddings must know the noise level: without it x_t at σ = 1 and σ = 100 look alike.
+            Check(TimeConditioning, "time_conditioning", "must be true for the gaussian process");
+            Check(DiffusionDim > 0, "embedding_dim", "must be positive");
+            Check(SigmaMin is null or > 0, "sigma_min", "must be positive");
+            Check((SigmaMax ?? 100.0) > (SigmaMin ?? 1.0), "sigma_max", "must exceed sigma_min");
+        }
+        else Check(EmbeddingDim is null && SigmaMin is null && SigmaMax is null, "embedding_dim", "and sigma_min/sigma_max belong to the gaussian process only");
     }
 }

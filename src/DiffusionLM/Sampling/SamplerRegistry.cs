@@ -36,6 +36,8 @@ public sealed record SamplerSettings(
     /// <summary>dependency_aware: anchor tokens probed per call (0: none) and the error-budget rule.</summary>
     public int? Candidates { get; init; }
     public bool Budget { get; init; }
+    /// <summary>gaussian samplers: Diffusion-LM's clamping, x̂_0 snapped to the nearest token embedding at every step.</summary>
+    public bool Clamp { get; init; }
 }
 
 /// <summary>Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments.</summary>
@@ -72,7 +74,15 @@ public static class SamplerRegistry
             s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9, s.Candidates ?? 4, s.Budget))),
         new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
             s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Family: "causal"),
+        new("gaussian_ddpm", "continuous diffusion on embeddings: DDPM ancestral steps from N(0, σ_max²), x̂0 by score interpolation, self-conditioned; --clamp, --temperature (0 means 1)",
+            s => new GaussianSampler(Gaussian(s, ddim: false)), Family: "gaussian"),
+        new("gaussian_ddim", "continuous diffusion on embeddings: DDIM's deterministic steps (η = 0); --clamp, --temperature (0 means 1)",
+            s => new GaussianSampler(Gaussian(s, ddim: true)), Family: "gaussian"),
     ];
+
+    /// <summary>--temperature 0 (the CLI's greedy default) has no continuous meaning: it is plain score interpolation, τ = 1.</summary>
+    static GaussianSamplerOptions Gaussian(SamplerSettings s, bool ddim) =>
+        new(s.GenLength, s.Steps, ddim, s.Clamp, s.Temperature > 0 ? s.Temperature : 1.0);
 
     static FastDllmOptions FastDllm(SamplerSettings s, double? factor) =>
         new(GenLength: s.GenLength, BlockLength: s.Block, Temperature: s.Temperature, Remasking: s.Remasking, Threshold: s.Threshold ?? 0.9, Factor: factor);

@@ -9,7 +9,10 @@ namespace DiffusionLM.Training;
 /// (seed, s) alone, so a resumed run sees exactly the batches and masks of an uninterrupted one
 /// without saving any random state.
 /// </summary>
-public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eosId, bool sft)
+/// <param name="boundaries">SFT only: cut pairs at sentence ends (prompt = the text before a sentence end,
+/// answer = from the next non-blank token) instead of anywhere; null: anywhere.</param>
+/// <param name="minAnswer">SFT only: the shortest answer in tokens (before eos padding); answers are minAnswer..the rest of the window.</param>
+public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eosId, bool sft, SentenceBoundaries? boundaries = null, int minAnswer = 1)
 {
     /// <summary>Shortest prompt of an SFT pair; prompts are 8..seqLen/4 tokens.</summary>
     public const int MinPrompt = 8;
@@ -41,10 +44,23 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
             // to the end of the window. The eos padding is part of the answer (LLaDA's SFT), so the
             // model learns where answers end as well as what they say.
             int promptLen = rng.Next(MinPrompt, Math.Max(MinPrompt + 1, seqLen / 4 + 1));
-            int answerLen = rng.Next(1, seqLen - promptLen + 1);
+            int answerLen = rng.Next(Math.Min(minAnswer, seqLen - promptLen), seqLen - promptLen + 1);
+            // The answer starts right after the prompt, or (sentence cuts) at the first non-blank token after it.
+            int answerStart = start + promptLen;
+            if (boundaries is { Count: > 0 })
+            {
+                // Only sentence ends with a whole prompt before them (the first few of the text lack one).
+                int first = boundaries.FirstWithRoomFor(promptLen);
+                if (first == boundaries.Count) throw new DlmException($"--sft-cut sentence: no sentence end has {promptLen} tokens before it");
+                int k = first + rng.Next(boundaries.Count - first);
+                int end = boundaries.PromptEnds[k];
+                start = end - promptLen;
+                answerStart = Math.Max(boundaries.AnswerStarts[k], end);
+                answerLen = Math.Min(answerLen, tokens.Length - answerStart);
+            }
             for (int j = 0; j < seqLen; j++)
             {
-                ids[r, j] = j < promptLen + answerLen ? tokens[start + j] : eosId;
+                ids[r, j] = j < promptLen ? tokens[start + j] : j < promptLen + answerLen ? tokens[answerStart + j - promptLen] : eosId;
                 prompt![r, j] = j < promptLen;
             }
         }
@@ -56,7 +72,7 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
     /// evenly spaced windows of the validation split, or (SFT) pairs drawn from it with a fixed seed,
     /// so that an SFT model is validated on the task it is trained on.
     /// </summary>
-    public static IReadOnlyList<TrainingBatch> ValidationBatches(int[] tokens, int seqLen, int count, int eosId, bool sft, long seed)
+    public static IReadOnlyList<TrainingBatch> ValidationBatches(int[] tokens, int seqLen, int count, int eosId, bool sft, long seed, SentenceBoundaries? boundaries = null, int minAnswer = 1)
     {
         const int chunk = 16;
         count = Math.Max(1, count);
@@ -66,7 +82,7 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
             for (int done = 0, i = 0; done < count; done += chunk, i++)
             {
                 using var g = StepGenerator(seed, -2 - i, 3);
-                batches.Add(new BatchSampler(tokens, seqLen, Math.Min(chunk, count - done), eosId, sft: true).Draw(g).Detached());
+                batches.Add(new BatchSampler(tokens, seqLen, Math.Min(chunk, count - done), eosId, sft: true, boundaries, minAnswer).Draw(g).Detached());
             }
             return batches;
         }

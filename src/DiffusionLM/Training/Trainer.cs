@@ -50,9 +50,17 @@ public sealed class Trainer
         Report(0, 0, double.NaN, null, 0, Stopwatch.StartNew(), 0, "tokenizing the corpus");
         var corpus = TokenCorpus.Build(tokenizer, opts.Data, texts, seqLen + 1);
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
-        var process = DiffusionProcesses.Objective(model.Config);
-        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft);
-        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed);
+        var process = DiffusionProcesses.Objective(model.Config, model);
+        if (opts.SftCut is not ("any" or "sentence")) throw new DlmException($"--sft-cut \"{opts.SftCut}\" is unknown (expected any or sentence)");
+        if (opts.SftCut == "sentence" && !opts.Sft) throw new DlmException("--sft-cut sentence needs --sft");
+        SentenceBoundaries? Cuts(int[] tokens) => opts.SftCut == "sentence" ? SentenceBoundaries.Find(tokenizer, tokens) : null;
+        var trainCuts = Cuts(corpus.Train);
+        if (trainCuts is { Count: 0 }) throw new DlmException("--sft-cut sentence: the training text has no sentence end ('.', '?' or '!')");
+        if (opts.MinAnswer != 1 && !opts.Sft) throw new DlmException("--min-answer needs --sft");
+        if (opts.MinAnswer < 1 || opts.MinAnswer >= seqLen - BatchSampler.MinPrompt)
+            throw new DlmException($"--min-answer {opts.MinAnswer} must be between 1 and {seqLen - BatchSampler.MinPrompt - 1} for --seq-len {seqLen}");
+        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts, opts.MinAnswer);
+        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation), opts.MinAnswer);
         using var _valBatches = new DisposeAll(valBatches);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         if (saved is not null)
@@ -146,7 +154,11 @@ public sealed class Trainer
         return value;
     }
 
-    /// <summary>The ELBO loss on fixed held-out batches with fixed masks: comparable across steps and runs.</summary>
+    /// <summary>
+    /// The negative ELBO on fixed held-out batches with fixed draws: comparable across steps and runs. For the
+    /// families that train on their ELBO it is the training loss; for the gaussian one (trained on a cross-entropy
+    /// surrogate) it is its likelihood bound, so validation curves of all families are in the same nats per token.
+    /// </summary>
     public static double ValidationLoss(LladaModel model, IDiffusionObjective process, IReadOnlyList<TrainingBatch> batches, long seed)
     {
         model.eval();
@@ -157,7 +169,7 @@ public sealed class Trainer
         {
             using var scope = NewDisposeScope();
             long rows = batch.Ids.shape[0];
-            total += process.Loss(model, batch, g).item<float>() * rows;
+            total += process.NegativeElbo(model, batch, g).item<float>() * rows;
             n += rows;
         }
         return total / n;

@@ -24,6 +24,10 @@ public sealed record TrainingOptions
     /// <summary>The diffusion family: masked (absorbing), uniform or gaussian (noise on embeddings).</summary>
     [JsonPropertyName("process")] public string Process { get; init; } = "masked";
     [JsonPropertyName("sft")] public bool Sft { get; init; }
+    /// <summary>Where SFT pairs are cut: "any" token, or "sentence" ends (see <see cref="SentenceBoundaries"/>).</summary>
+    [JsonPropertyName("sft_cut")] public string SftCut { get; init; } = "any";
+    /// <summary>SFT: the shortest answer before its eos padding, in tokens.</summary>
+    [JsonPropertyName("min_answer")] public int MinAnswer { get; init; } = 1;
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
 }
@@ -46,6 +50,10 @@ public sealed record Preset(string Name, int DModel, int NLayers, int NHeads, in
         DModel = DModel, NLayers = NLayers, NHeads = NHeads, NKvHeads = NKvHeads, MlpHiddenSize = MlpHidden,
         VocabSize = vocabSize, MaxSequenceLength = seqLen, RopeTheta = 10000.0,
         MaskTokenId = special.MaskId, EosTokenId = special.EosId, PadTokenId = special.PadId, BosTokenId = special.BosId,
-        Schedule = schedule, TimeConditioning = timeConditioning, Process = process,
+        Schedule = schedule, TimeConditioning = timeConditioning || process == "gaussian", Process = process,
+        // The gaussian process diffuses D = 64 normalised embeddings between σ = 1 and 100 (Corruption/GaussianSchedule).
+        EmbeddingDim = process == "gaussian" ? 64 : null,
+        SigmaMin = process == "gaussian" ? 1.0 : null,
+        SigmaMax = process == "gaussian" ? 100.0 : null,
     };
 }
