@@ -38,12 +38,18 @@ public sealed record AuditOptions
 
 /// <summary>
 /// D1: the analytic curve of I(x_t; x_0), its largest step, a single token's largest step along a path of the chain
-/// (null when the family has no path model), the trained denoiser against t, and the spread across positions at one t.
+/// on the curve's grid and on a grid four times finer (null when the family has no path model), the trained denoiser
+/// against t, and the spread across positions at one t.
 /// </summary>
 public sealed record D1Result(
     double[] Times, double EntropyNats, double[] InformationNats, double[] InformationNormalised,
-    double LargestJumpNats, double LargestJumpNormalised, double EvenStep, TokenPathResult? TokenPath,
-    DenoiserCurve Denoiser, SpreadResult Spread);
+    double LargestJumpNats, double LargestJumpNormalised, double EvenStep, TokenPathResult? TokenPath, TokenPathResult? TokenPathFine,
+    DenoiserCurve Denoiser, SpreadResult Spread)
+{
+    /// <summary>How much of one token's largest step is left on the finer grid: near 1 for a jump, 1/4 to 1/2 for a continuous fall (1/2 when the path's noise dominates).</summary>
+    public double? PathStepRatio => TokenPath is { } a && TokenPathFine is { } b && a.MeanLargestStepShare > 0
+        ? b.MeanLargestStepShare / a.MeanLargestStepShare : null;
+}
 
 /// <summary>The trained denoiser's accuracy and mean log-prob of x_0 against t (see <see cref="DenoiserAt"/>).</summary>
 public sealed record DenoiserCurve(int Windows, int WindowLength, double[] Accuracy, double[] LogProb,
@@ -51,8 +57,8 @@ public sealed record DenoiserCurve(int Windows, int WindowLength, double[] Accur
 
 /// <summary>
 /// The denoiser at one t over many windows and draws, on corrupted positions only. Across positions (averaged over
-/// windows): accuracy and log-prob of x_0 per position, with a chi-square test of whether accuracy differs between
-/// positions beyond chance. Within a window: the standard deviation across its positions of the log-prob of x_0,
+/// windows): accuracy and log-prob of x_0 per position, with a test (analysis of variance, windows as replicates) of
+/// whether accuracy differs between positions beyond chance. Within a window: the standard deviation across its positions of the log-prob of x_0,
 /// averaged over windows, and the mean lowest and highest position — one corruption level, very unequal losses.
 /// </summary>
 public sealed record SpreadResult(double T, int Draws, PositionSpread AccuracyCorrupted, PositionSpread LogProbCorrupted,
@@ -67,9 +73,16 @@ public sealed record D2Result(bool Available, string Method, double T, int Sampl
 public sealed record D3Result(string Sampler, int Steps, int Rows, int GenLength, double RevisionsPerPosition, double RevisedShare,
     int GenLengthLong, int Nfe, int NfeLong, bool StepsIndependentOfLength);
 
-/// <summary>L1: the intermediate states that are token sequences; for continuous models the rounding error rate.</summary>
+/// <summary>
+/// L1: the intermediate states that are token sequences; for continuous models the rounding error at several t
+/// (<see cref="RoundingError"/>: rounding x_t itself, and rounding the denoiser's x̂_0, to the nearest embedding).
+/// </summary>
 public sealed record L1Result(int Observations, double DiscreteShare, double ValidSequenceShare, double RealTokenShare,
-    double? RoundingErrorRate = null, string? RoundingNote = null);
+    IReadOnlyList<RoundingError>? Rounding = null)
+{
+    /// <summary>The headline: the share of positions whose x_t at t = 0.5 rounds to another token than x_0.</summary>
+    public double? RoundingErrorRate => Rounding?.FirstOrDefault(r => r.T == 0.5)?.NoisyRate;
+}
 
 /// <summary>Everything measured for one model.</summary>
 public sealed record FamilyAudit(string Process, string Model, D1Result D1, D2Result D2, D3Result D3, L1Result L1, TrapAuditResult? L2, double Seconds);

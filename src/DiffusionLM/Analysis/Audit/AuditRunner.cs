@@ -15,9 +15,14 @@ public static class AuditRunner
         foreach (var dir in dirs)
         {
             if (!Directory.Exists(dir)) throw new DlmException($"{dir}: model folder not found");
-            var config = ModelConfig.Load(Path.Combine(dir, Checkpoint.ConfigFile));
-            if (!DiffusionProcesses.Names.Contains(config.Process))
-                throw new DlmException($"{dir}: config.json's process \"{config.Process}\" is not one the audit knows (expected {string.Join(", ", DiffusionProcesses.Names)})");
+            string path = Path.Combine(dir, Checkpoint.ConfigFile);
+            // The family first, by name, so that an unknown one is named before any other check of the config.
+            string? process = null;
+            try { process = File.Exists(path) ? (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))?["process"] : null; }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException) { /* Load names the problem */ }
+            if (process is not null && !DiffusionProcesses.Names.Contains(process))
+                throw new DlmException($"{dir}: config.json's process \"{process}\" is not one the audit knows (expected {string.Join(", ", DiffusionProcesses.Names)})");
+            var config = ModelConfig.Load(path);
             if (config.Causal) throw new DlmException($"{dir}: a causal (autoregressive) model has no diffusion process to audit");
         }
     }

@@ -30,15 +30,16 @@ public static class FamilyAuditor
         string process = model.Config.Process;
         DiffusionProcesses.Validate(process);
         if (heldOut.Length == 0) throw new DlmException($"{modelDir}: no held-out window to audit with");
-        var objective = DiffusionProcesses.Objective(model.Config);
+        var objective = DiffusionProcesses.Objective(model.Config, model);
         if (model is nn.Module m) m.eval();
 
         progress?.Invoke(0, "D1: information against t");
         var d1 = MeasureD1(objective, model, heldOut, unigram, o);
         progress?.Invoke(1, "D2: closed form against the chain");
-        var d2 = MeasureD2(objective, heldOut[0], o);
+        var d2 = MeasureD2(objective, model, heldOut[0], o);
         progress?.Invoke(2, "D3/L1: sampling with the default sampler");
         var (d3, l1) = MeasureD3L1(model, heldOut, o);
+        if (process == DiffusionProcesses.Gaussian) l1 = l1 with { Rounding = MeasureRounding(model, heldOut.Take(o.Windows).ToArray(), o) };
         progress?.Invoke(3, "L2: training the trap model");
         var language = TrapLanguages.FromName(o.TrapLanguage);
         var trapOptions = new TrapTrainingOptions(Steps: o.TrapTrainSteps, Seed: o.Seed, Process: process);
@@ -71,18 +72,27 @@ public static class FamilyAuditor
             var v = sp.WindowLogProb.Select(w => w[i]).Where(double.IsFinite).ToArray();
             return v.Length > 0 ? v.Average() : double.NaN;
         }).ToArray();
-        var (chi, dof, p) = InformationCurve.Heterogeneity(sp.CorrectCorrupted, sp.CountCorrupted);
+        var (chi, dof, p) = InformationCurve.Heterogeneity(sp.WindowAccuracy);
         var (wStd, wMin, wMax) = InformationCurve.WithinWindow(sp.WindowLogProb);
         var spread = new SpreadResult(o.SpreadT, o.SpreadDraws * windows.Length, PositionSpread.Of(accuracyCorrupted), PositionSpread.Of(logpCorrupted),
             chi, dof, p, wStd, wMin, wMax, PositionSpread.Of(sp.CorruptedShare));
-        var pathModel = TokenPath.For(objective);
-        var path = pathModel is null ? null : TokenPath.Measure(pathModel, unigram, times.Skip(1).ToArray(), o.PathTokens, g);
+        // One token's path on the curve's grid and on a grid four times finer: a continuous fall shrinks with the grid, a jump does not.
+        TokenPathResult? Path(double[] grid) => TokenPath.For(objective) is { } pathModel
+            ? TokenPath.Measure(pathModel, unigram, grid, o.PathTokens, g)
+            : objective is GaussianProcess gp && model.Config.Process == DiffusionProcesses.Gaussian && model is IContinuousDenoiser cd
+                ? TokenPath.MeasureGaussian(gp, cd.DiffusionEmbeddings(), unigram, grid, o.PathTokens, g)
+                : null;
+        var path = Path(times.Skip(1).ToArray());
+        var finePath = Path(InformationCurve.Times(4 * (times.Length - 1) + 1).Skip(1).ToArray());
         return new D1Result(times, entropy, info, normalised, InformationCurve.LargestJump(info), InformationCurve.LargestJump(normalised),
-            1.0 / (times.Length - 1), path, denoiser, spread);
+            1.0 / (times.Length - 1), path, finePath, denoiser, spread);
     }
 
-    /// <summary>D2 through the family's forward process; gaussian models go through their own check (wired when that family lands).</summary>
-    public static D2Result MeasureD2(IDiffusionObjective objective, long[] window, AuditOptions o)
+    /// <summary>
+    /// D2 through the family's forward process: the discrete ones by <see cref="ClosedFormCheck"/> on held-out tokens, the
+    /// gaussian one by <see cref="GaussianClosedFormCheck"/> on the same tokens' embeddings (fewer samples: each is L×D draws).
+    /// </summary>
+    public static D2Result MeasureD2(IDiffusionObjective objective, IDenoiser model, long[] window, AuditOptions o)
     {
         var x0 = window.Take(o.D2Tokens).ToArray();
         using var g = new Generator((ulong)o.Seed + 2);
@@ -92,8 +102,30 @@ public static class FamilyAuditor
             return new D2Result(true, "chi-square homogeneity test per position of x_t, closed form vs step-by-step chain", r.T, r.Samples, r.ChainSteps,
                 r.Statistic, r.DegreesOfFreedom, r.PValue, r.Passes(), r.ClosedFormStayRate, r.ChainStayRate);
         }
+        if (objective is IContinuousForwardProcess continuous && model.Config.Process == DiffusionProcesses.Gaussian && model is IContinuousDenoiser cd)
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var e = cd.DiffusionEmbeddings().detach().index_select(0, tensor(x0, dtype: ScalarType.Int64));
+            var r = GaussianClosedFormCheck.Run(continuous, e, o.D2T, Math.Min(o.D2Samples, 1000), o.D2ChainSteps, g);
+            return new D2Result(true, "two-sample z tests of the mean and the variance of x_t − x_0 (embeddings), closed form vs step-by-step chain, χ²(2)",
+                r.T, r.Samples, r.ChainSteps, r.Statistic, r.DegreesOfFreedom, r.PValue, r.Passes(), double.NaN, double.NaN,
+                FormattableString.Invariant($"variance of x_t − x_0 {r.ClosedFormVariance:F3} closed form vs {r.ChainVariance:F3} chain (σ(t)² = {r.TheoryVariance:F3})"));
+        }
         return new D2Result(false, "none", o.D2T, 0, 0, double.NaN, 0, double.NaN, false, double.NaN, double.NaN,
             $"no closed-form check is wired for the {objective.Name} process");
+    }
+
+    /// <summary>Times at which a continuous model's rounding error is measured.</summary>
+    public static readonly double[] RoundingTimes = [0.0, 0.25, 0.5, 0.75, 1.0];
+
+    /// <summary>L1 of a continuous model: how often rounding x_t, or the denoiser's x̂_0 from it, to the nearest embedding misses x_0.</summary>
+    public static IReadOnlyList<RoundingError> MeasureRounding(IDenoiser model, long[][] windows, AuditOptions o)
+    {
+        using var g = new Generator((ulong)o.Seed + 4);
+        using var scope = NewDisposeScope();
+        var ids = tensor(windows.SelectMany(w => w).ToArray(), dtype: ScalarType.Int64).view(windows.Length, windows[0].Length);
+        return RoundingTimes.Select(t => GaussianDiagnostics.RoundingErrorRate(model, ids, t, g)).ToList();
     }
 
     public static (D3Result D3, L1Result L1) MeasureD3L1(IDenoiser model, long[][] heldOut, AuditOptions o)
@@ -114,8 +146,7 @@ public static class FamilyAuditor
         var longResult = longer.Generate(model, prompts, g);
         var d3 = new D3Result(name, gen, prompts.Length, gen, stats.RevisionsPerPosition, stats.RevisedShare,
             2 * gen, result.Nfe, longResult.Nfe, result.Nfe == longResult.Nfe);
-        var l1 = new L1Result(stats.Observations, stats.DiscreteShare, stats.ValidShare, stats.RealTokenShare,
-            null, process == DiffusionProcesses.Gaussian ? "no rounding-error measure is wired yet" : null);
+        var l1 = new L1Result(stats.Observations, stats.DiscreteShare, stats.ValidShare, stats.RealTokenShare);
         return (d3, l1);
     }
 

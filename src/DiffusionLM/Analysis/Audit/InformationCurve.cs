@@ -31,8 +31,9 @@ public sealed record PositionSpread(double Min, double Max, double Mean, double 
 /// <param name="CorrectCorrupted">per position: corrupted draws whose argmax was x_0.</param>
 /// <param name="CountCorrupted">per position: corrupted draws.</param>
 /// <param name="WindowLogProb">[window][position]: mean log-prob of x_0 over the draws that corrupted it (NaN if none did).</param>
+/// <param name="WindowAccuracy">[window][position]: the same for the accuracy.</param>
 public sealed record DenoiserAt(double T, double[] Accuracy, double[] LogProb, double[] CorruptedShare,
-    double AccuracyCorrupted, double LogProbCorrupted, long[] CorrectCorrupted, long[] CountCorrupted, double[][] WindowLogProb)
+    double AccuracyCorrupted, double LogProbCorrupted, long[] CorrectCorrupted, long[] CountCorrupted, double[][] WindowLogProb, double[][] WindowAccuracy)
 {
     public double MeanAccuracy => Accuracy.Average();
     public double MeanLogProb => LogProb.Average();
@@ -88,8 +89,9 @@ public static class InformationCurve
         var correctC = new long[len];
         var countC = new long[len];
         var windowSum = new double[windows.Length][];
+        var windowHits = new double[windows.Length][];
         var windowCount = new int[windows.Length][];
-        for (int w = 0; w < windows.Length; w++) { windowSum[w] = new double[len]; windowCount[w] = new int[len]; }
+        for (int w = 0; w < windows.Length; w++) { windowSum[w] = new double[len]; windowHits[w] = new double[len]; windowCount[w] = new int[len]; }
         double accC = 0, logpC = 0;
         long nC = 0, rows = 0;
         using var noGrad = no_grad();
@@ -113,6 +115,7 @@ public static class InformationCurve
                         countC[i]++;
                         if (rowAcc[k] > 0.5) correctC[i]++;
                         windowSum[start + r][i] += rowLogp[k];
+                        windowHits[start + r][i] += rowAcc[k];
                         windowCount[start + r][i]++;
                         accC += rowAcc[k]; logpC += rowLogp[k]; nC++;
                     }
@@ -120,27 +123,31 @@ public static class InformationCurve
             }
         }
         for (int i = 0; i < len; i++) { acc[i] /= rows; logp[i] /= rows; corrupted[i] /= rows; }
-        var windowLogp = windowSum.Select((sums, w) => sums.Select((v, i) => windowCount[w][i] > 0 ? v / windowCount[w][i] : double.NaN).ToArray()).ToArray();
-        return new DenoiserAt(t, acc, logp, corrupted, nC > 0 ? accC / nC : double.NaN, nC > 0 ? logpC / nC : double.NaN, correctC, countC, windowLogp);
+        double[][] PerWindow(double[][] sums) =>
+            sums.Select((row, w) => row.Select((v, i) => windowCount[w][i] > 0 ? v / windowCount[w][i] : double.NaN).ToArray()).ToArray();
+        return new DenoiserAt(t, acc, logp, corrupted, nC > 0 ? accC / nC : double.NaN, nC > 0 ? logpC / nC : double.NaN, correctC, countC,
+            PerWindow(windowSum), PerWindow(windowHits));
     }
 
     /// <summary>
-    /// Whether the denoiser's accuracy on corrupted positions differs between positions beyond chance: a chi-square
-    /// test of homogeneity of (correct, wrong) counts over the positions that were corrupted at least once.
+    /// Whether a per-position measure differs between positions beyond chance: a one-way analysis of variance with the
+    /// windows as replicates (<paramref name="perWindow"/>[window][position], NaN where a window gives no value). Windows
+    /// are independent draws of text, the draws within one window are not (the same tokens), so each window contributes
+    /// one value per position. (k − 1)·F is referred to χ²(k − 1), the large-sample law of F with many residual degrees of freedom.
     /// </summary>
-    public static (double Statistic, int DegreesOfFreedom, double PValue) Heterogeneity(long[] correct, long[] count)
+    public static (double Statistic, int DegreesOfFreedom, double PValue) Heterogeneity(double[][] perWindow)
     {
-        var used = Enumerable.Range(0, count.Length).Where(i => count[i] > 0).ToArray();
-        long total = used.Sum(i => count[i]), hits = used.Sum(i => correct[i]);
-        if (used.Length < 2 || hits == 0 || hits == total) return (0, 0, 1.0);
-        double rate = (double)hits / total, statistic = 0;
-        foreach (int i in used)
-        {
-            double eHit = count[i] * rate, eMiss = count[i] * (1 - rate);
-            statistic += (correct[i] - eHit) * (correct[i] - eHit) / eHit + (count[i] - correct[i] - eMiss) * (count[i] - correct[i] - eMiss) / eMiss;
-        }
-        int dof = used.Length - 1;
-        return (statistic, dof, ChiSquare.UpperTail(statistic, dof));
+        int len = perWindow.Length == 0 ? 0 : perWindow[0].Length;
+        var groups = Enumerable.Range(0, len).Select(i => perWindow.Select(w => w[i]).Where(double.IsFinite).ToArray()).Where(v => v.Length > 0).ToArray();
+        int k = groups.Length, n = groups.Sum(v => v.Length);
+        if (k < 2 || n <= k) return (0, 0, 1.0);
+        double grand = groups.SelectMany(v => v).Average();
+        double between = groups.Sum(v => v.Length * (v.Average() - grand) * (v.Average() - grand));
+        double within = groups.Sum(v => { double m = v.Average(); return v.Sum(x => (x - m) * (x - m)); });
+        if (within <= 0) return between > 0 ? (double.PositiveInfinity, k - 1, 0.0) : (0, k - 1, 1.0);
+        double f = between / (k - 1) / (within / (n - k));
+        double statistic = (k - 1) * f;
+        return (statistic, k - 1, ChiSquare.UpperTail(statistic, k - 1));
     }
 
     /// <summary>

@@ -76,6 +76,47 @@ public static class TokenPath
         return new TokenPathResult(counted, times.Length, counted > 0 ? sumShare / counted : double.NaN, counted > 0 ? (double)overHalf / counted : double.NaN);
     }
 
+    /// <summary>
+    /// The gaussian channel's path: z starts at the clean embedding e_{x0} (σ = 0) and each step adds independent noise
+    /// of variance σ(t)² − σ(s)², the chain of <see cref="GaussianProcess.SimulateChain"/>; the pointwise information is
+    /// i(z; x_0) = log N(z; e_{x0}, σ²) − log Σ_w p(w) N(z; e_w, σ²) over the embedding table [V, D]. The first step
+    /// also carries σ_min, the noise the process has at t = 0.
+    /// </summary>
+    public static TokenPathResult MeasureGaussian(GaussianProcess process, Tensor table, double[] unigram, double[] times, int tokens, Generator g)
+    {
+        if (tokens < 1) throw new DlmException($"the token-path measure needs at least one token; got {tokens}");
+        if (unigram.Length != table.shape[0]) throw new DlmException($"the unigram has {unigram.Length} entries, the embedding table {table.shape[0]} rows");
+        IForwardProcess.ValidateTimes(times);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var e = table.detach().to_type(ScalarType.Float64);
+        var probs = tensor(unigram, dtype: ScalarType.Float64);
+        var logP = probs.log().view(1, -1);
+        var x0 = multinomial(probs, tokens, replacement: true, generator: g);
+        var start = -logP.view(-1).index_select(0, x0);
+        var z = e.index_select(0, x0);
+        var tableNorm = e.square().sum(-1).view(1, -1);
+        var info = start;
+        var largest = zeros_like(start);
+        double prev = 0;
+        foreach (var t in times)
+        {
+            double sigma = process.Schedule.Sigma(t);
+            z = z + Math.Sqrt(sigma * sigma - prev * prev) * randn(z.shape, dtype: ScalarType.Float64, generator: g);
+            prev = sigma;
+            var sq = (z.square().sum(-1, keepdim: true) - 2 * z.matmul(e.t()) + tableNorm).clamp_min(0);
+            var logq = -sq / (2 * sigma * sigma);
+            var next = logq.gather(1, x0.view(-1, 1)).squeeze(1) - (logq + logP).logsumexp(1);
+            largest = maximum(largest, info - next);
+            info = next;
+        }
+        var positive = start.gt(0);
+        var share = (largest / start).masked_select(positive);
+        long counted = share.numel();
+        if (counted == 0) return new TokenPathResult(0, times.Length, double.NaN, double.NaN);
+        return new TokenPathResult((int)counted, times.Length, share.mean().item<double>(), share.gt(0.5).to_type(ScalarType.Float64).mean().item<double>());
+    }
+
     /// <summary>Masking: kept with probability α_t/α_s, else the mask for good; i = −log p(x_0) while visible, 0 once masked.</summary>
     sealed class MaskedPath(MaskedProcess process) : ITokenPathModel
     {

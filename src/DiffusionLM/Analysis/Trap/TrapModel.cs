@@ -72,9 +72,12 @@ public static class TrapModel
             EosTokenId = tokenizer.Special.EosId, PadTokenId = tokenizer.Special.PadId, BosTokenId = tokenizer.Special.BosId,
             Process = o.Process,
         };
+        // The gaussian family's denoiser reads noisy embeddings and must know the noise level (as Preset.ToConfig sets it).
+        if (o.Process == DiffusionProcesses.Gaussian)
+            config = config with { TimeConditioning = true, EmbeddingDim = o.DModel, SigmaMin = 1.0, SigmaMax = 100.0 };
         config.Validate("trap model");
         var model = new LladaModel(config, BatchSampler.StepGenerator(o.Seed, -1, 1));
-        var process = DiffusionProcesses.Objective(config);
+        var process = DiffusionProcesses.Objective(config, model);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))) { WeightDecay = 0.0 };
         var schedule = new LearningRateSchedule(o.LearningRate, Math.Max(1, o.Steps / 20), o.Steps);
         model.train();

@@ -31,6 +31,8 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
         var normalised = d1["information_normalised"]!.AsArray().Select(v => (double)v!).ToArray();
         for (int k = 0; k < times.Length; k++) Assert.Equal(1 - times[k], normalised[k], 9);
         Assert.True((double)d1["token_path"]!["mean_largest_step_share"]! > 0.99);
+        Assert.True((double)d1["token_path_fine"]!["mean_largest_step_share"]! > 0.99);
+        Assert.Equal(80, (int)d1["token_path_fine"]!["steps"]!);
         Assert.Equal(times.Length, d1["denoiser"]!["accuracy"]!.AsArray().Count);
         Assert.NotNull(d1["spread"]!["within_window_log_prob_std"]);
 
@@ -108,7 +110,7 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
     [Fact]
     public void MeasuredMarksFollowTheirRules()
     {
-        var d1 = new D1Result([0, 1], 1, [1, 0], [1, 0], 1, 1, 1, new TokenPathResult(10, 1, 1.0, 1.0),
+        var d1 = new D1Result([0, 1], 1, [1, 0], [1, 0], 1, 1, 1, new TokenPathResult(10, 20, 1.0, 1.0), new TokenPathResult(10, 80, 0.98, 1.0),
             new DenoiserCurve(1, 1, [1], [0], [1], [0], [0], 0),
             new SpreadResult(0.5, 1, PositionSpread.Of([1]), PositionSpread.Of([0]), 0, 0, 1, 0, 0, 0, PositionSpread.Of([0.5])));
         var audit = new FamilyAudit("uniform", "m", d1,
@@ -116,9 +118,10 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
             new D3Result("s", 4, 1, 4, 0.3, 0.2, 8, 4, 4, true),
             new L1Result(4, 1.0, 1.0, 1.0),
             new TrapAuditResult("paper", "uniform", "s", 1, 0, [new TrapRatePoint(3, 1, 100, 1, 3, ""), new TrapRatePoint(1, 3, 100, 70, 1, "")]), 0);
-        // The token path erases a token in one step: D1 fails even though the curve's single step is "even".
+        // A token erased in one step loses as much on a finer grid: D1 fails; a fall that shrinks with the grid passes.
         Assert.Equal("✗", AuditTable.MeasuredMark(audit, "D1"));
-        Assert.Equal("✓", AuditTable.MeasuredMark(audit with { D1 = d1 with { TokenPath = new TokenPathResult(10, 20, 0.1, 0) } }, "D1"));
+        Assert.Equal("✓", AuditTable.MeasuredMark(audit with { D1 = d1 with { TokenPathFine = new TokenPathResult(10, 80, 0.6, 0) } }, "D1"));
+        Assert.Equal("?", AuditTable.MeasuredMark(audit with { D1 = d1 with { TokenPathFine = null } }, "D1"));
         Assert.Equal("✓", AuditTable.MeasuredMark(audit, "D2"));
         Assert.Equal("✗", AuditTable.MeasuredMark(audit with { D2 = audit.D2 with { Passes = false } }, "D2"));
         Assert.Equal("✓", AuditTable.MeasuredMark(audit, "D3"));

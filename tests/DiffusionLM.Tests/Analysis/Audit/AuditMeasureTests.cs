@@ -106,14 +106,20 @@ public class AuditMeasureTests
     [Fact]
     public void HeterogeneityTestSeparatesChanceFromRealDifferences()
     {
-        var same = InformationCurve.Heterogeneity([50, 50, 50], [100, 100, 100]);
+        // Three positions, four windows each; equal position means: no evidence of a difference.
+        var same = InformationCurve.Heterogeneity([[1, 0, 1], [0, 1, 0], [1, 1, 1], [0, 0, 0]]);
         Assert.Equal(0, same.Statistic, 12);
         Assert.Equal(1.0, same.PValue, 12);
-        var different = InformationCurve.Heterogeneity([90, 10, 50], [100, 100, 100]);
+        // Position means 0.9, 0.1, 0.5 with within-position spread ±0.1: between SS = 4·(0.16 + 0.16 + 0) = 1.28 on 2 dof,
+        // within SS = 12 · 0.01 = 0.12 on 9 dof, F = 0.64 / (0.12 / 9) = 48, statistic (k − 1)·F = 96.
+        var different = InformationCurve.Heterogeneity([[1.0, 0.2, 0.6], [0.8, 0.0, 0.4], [1.0, 0.2, 0.6], [0.8, 0.0, 0.4]]);
         Assert.Equal(2, different.DegreesOfFreedom);
-        // Pooled rate 0.5: each cell deviates by 40, 40, 0 from an expected 50: χ² = 4 · 1600 / 50 = 128.
-        Assert.Equal(128, different.Statistic, 9);
-        Assert.True(different.PValue < 1e-20);
+        Assert.Equal(96, different.Statistic, 9);
+        Assert.True(different.PValue < 1e-15);
+        // Missing values (a position no draw corrupted in a window) are left out, not counted as zeros.
+        var gaps = InformationCurve.Heterogeneity([[1.0, double.NaN], [0.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
+        Assert.Equal(1, gaps.DegreesOfFreedom);
+        Assert.True(gaps.PValue > 0.5);
     }
 
     [Fact]
