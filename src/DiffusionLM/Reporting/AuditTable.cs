@@ -76,7 +76,7 @@ public static class AuditTable
             "D1" => (f.D1.TokenPath is { } tp && f.D1.TokenPathFine is { } fine
                     ? string.Format(c, "one token's largest step: {0:P0} of its information in {1} steps, {2:P0} in {3}; ", tp.MeanLargestStepShare, tp.Steps, fine.MeanLargestStepShare, fine.Steps)
                     : "") +
-                string.Format(c, "largest step of I/H {0:F3} (even {1:F3}); at t={2:0.##}: accuracy per position {3:F2}–{4:F2} (χ² p = {5}); " +
+                string.Format(c, "largest step of the mean curve I/H {0:F3} (even {1:F3}); at t={2:0.##}: accuracy per position {3:F2}–{4:F2} (same everywhere: p = {5}); " +
                 "log p(x_0) within a window {6:F1} to {7:F1} nats (std {8:F2})",
                 f.D1.LargestJumpNormalised, f.D1.EvenStep, f.D1.Spread.T, f.D1.Spread.AccuracyCorrupted.Min, f.D1.Spread.AccuracyCorrupted.Max,
                 P(f.D1.Spread.HeterogeneityPValue), f.D1.Spread.WithinWindowLogProbMin, f.D1.Spread.WithinWindowLogProbMax, f.D1.Spread.WithinWindowLogProbStd),

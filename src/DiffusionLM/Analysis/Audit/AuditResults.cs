@@ -6,7 +6,7 @@ public sealed record AuditOptions
     /// <summary>Times of the D1 curve, evenly spaced over [0, 1].</summary>
     public int Times { get; init; } = 21;
     /// <summary>Single-token paths of the chain simulated for D1's per-token step.</summary>
-    public int PathTokens { get; init; } = 4000;
+    public int PathTokens { get; init; } = 2000;
     /// <summary>Held-out windows the denoiser is scored on at every time, and their length (at most the model's context).</summary>
     public int Windows { get; init; } = 32;
     public int WindowLength { get; init; } = 64;
@@ -32,7 +32,7 @@ public sealed record AuditOptions
 
     public static AuditOptions Quick => new()
     {
-        Windows = 16, SpreadDraws = 4, D2Samples = 2000, GenLength = 16, TrapSamples = 500, TrapTrainSteps = 150,
+        Windows = 16, SpreadDraws = 4, PathTokens = 1000, D2Samples = 2000, GenLength = 16, TrapSamples = 500, TrapTrainSteps = 150,
     };
 }
 
@@ -84,8 +84,11 @@ public sealed record L1Result(int Observations, double DiscreteShare, double Val
     public double? RoundingErrorRate => Rounding?.FirstOrDefault(r => r.T == 0.5)?.NoisyRate;
 }
 
-/// <summary>Everything measured for one model.</summary>
-public sealed record FamilyAudit(string Process, string Model, D1Result D1, D2Result D2, D3Result D3, L1Result L1, TrapAuditResult? L2, double Seconds);
+/// <summary>Everything measured for one model, and the seconds each stage took.</summary>
+public sealed record FamilyAudit(string Process, string Model, D1Result D1, D2Result D2, D3Result D3, L1Result L1, TrapAuditResult? L2, double Seconds)
+{
+    public IReadOnlyDictionary<string, double> StageSeconds { get; init; } = new Dictionary<string, double>();
+}
 
 /// <summary>audit.json: every model's measurements and the options they were measured with.</summary>
 public sealed record AuditReport(IReadOnlyList<FamilyAudit> Families, AuditOptions Options, bool Quick, double Seconds);

@@ -33,20 +33,27 @@ public static class FamilyAuditor
         var objective = DiffusionProcesses.Objective(model.Config, model);
         if (model is nn.Module m) m.eval();
 
+        var stages = new Dictionary<string, double>();
+        var stage = Stopwatch.StartNew();
+        void Done(string name) { stages[name] = Math.Round(stage.Elapsed.TotalSeconds, 1); stage.Restart(); }
         progress?.Invoke(0, "D1: information against t");
         var d1 = MeasureD1(objective, model, heldOut, unigram, o);
+        Done("d1");
         progress?.Invoke(1, "D2: closed form against the chain");
         var d2 = MeasureD2(objective, model, heldOut[0], o);
+        Done("d2");
         progress?.Invoke(2, "D3/L1: sampling with the default sampler");
         var (d3, l1) = MeasureD3L1(model, heldOut, o);
         if (process == DiffusionProcesses.Gaussian) l1 = l1 with { Rounding = MeasureRounding(model, heldOut.Take(o.Windows).ToArray(), o) };
+        Done("d3_l1");
         progress?.Invoke(3, "L2: training the trap model");
         var language = TrapLanguages.FromName(o.TrapLanguage);
         var trapOptions = new TrapTrainingOptions(Steps: o.TrapTrainSteps, Seed: o.Seed, Process: process);
         var l2 = TrapAudit.Run(language, trapOptions, o.TrapSamples, (ulong)o.Seed,
             (step, loss) => { if (step % 25 == 0) progress?.Invoke(3, $"L2: trap model step {step}/{o.TrapTrainSteps} loss {loss:F3}"); });
+        Done("l2");
         progress?.Invoke(5, "done");
-        return new FamilyAudit(process, modelDir, d1, d2, d3, l1, l2, Math.Round(clock.Elapsed.TotalSeconds, 1));
+        return new FamilyAudit(process, modelDir, d1, d2, d3, l1, l2, Math.Round(clock.Elapsed.TotalSeconds, 1)) { StageSeconds = stages };
     }
 
     public static D1Result MeasureD1(IDiffusionObjective objective, IDenoiser model, long[][] heldOut, double[] unigram, AuditOptions o)

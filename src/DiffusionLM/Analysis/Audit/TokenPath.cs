@@ -13,7 +13,12 @@ namespace DiffusionLM.Analysis.Audit;
 /// i(x_t; x_0) = log q(x_t | x_0) / q(x_t), divided by the token's information at t = 0, −log p(x_0). 1 for a token
 /// erased in one step; above 1 when the step leaves it misleading (a uniform redraw to another token).</param>
 /// <param name="ShareOverHalf">paths whose largest step loses more than half of the token's information.</param>
-public sealed record TokenPathResult(int Tokens, int Steps, double MeanLargestStepShare, double ShareOverHalf);
+public sealed record TokenPathResult(int Tokens, int Steps, double MeanLargestStepShare, double ShareOverHalf)
+{
+    /// <summary>The grid (t = 0 first) and a few paths' i(x_t; x_0) / i(x_0; x_0) on it, for the figure.</summary>
+    public double[] ExampleTimes { get; init; } = [];
+    public double[][] Examples { get; init; } = [];
+}
 
 /// <summary>A family's one-step kernel and pointwise information, for <see cref="TokenPath"/>.</summary>
 public interface ITokenPathModel
@@ -54,12 +59,15 @@ public static class TokenPath
         }
         double sumShare = 0;
         int counted = 0, overHalf = 0;
+        var examples = new List<double[]>();
         for (int k = 0; k < tokens; k++)
         {
             double start = -Math.Log(unigram[x0[k]]);
             if (!(start > 0)) continue;
             long x = x0[k];
             double s = 0, info = start, largest = 0;
+            var path = new double[times.Length + 1];
+            path[0] = 1;
             for (int j = 0; j < times.Length; j++)
             {
                 x = model.Step(x, s, times[j], u[k * times.Length + j], r[k * times.Length + j]);
@@ -67,14 +75,22 @@ public static class TokenPath
                 largest = Math.Max(largest, info - next);
                 info = next;
                 s = times[j];
+                path[j + 1] = info / start;
             }
+            if (examples.Count < ExampleCount) examples.Add(path);
             double share = largest / start;
             sumShare += share;
             counted++;
             if (share > 0.5) overHalf++;
         }
-        return new TokenPathResult(counted, times.Length, counted > 0 ? sumShare / counted : double.NaN, counted > 0 ? (double)overHalf / counted : double.NaN);
+        return new TokenPathResult(counted, times.Length, counted > 0 ? sumShare / counted : double.NaN, counted > 0 ? (double)overHalf / counted : double.NaN)
+        {
+            ExampleTimes = [0.0, .. times], Examples = examples.ToArray(),
+        };
     }
+
+    /// <summary>Paths kept for the figure.</summary>
+    const int ExampleCount = 3;
 
     /// <summary>
     /// The gaussian channel's path: z starts at the clean embedding e_{x0} (σ = 0) and each step adds independent noise
@@ -89,32 +105,39 @@ public static class TokenPath
         IForwardProcess.ValidateTimes(times);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var e = table.detach().to_type(ScalarType.Float64);
+        // float32: squared distances of unit-scale embeddings over σ² are well within its precision, at half the cost of float64.
+        var e = table.detach().to_type(ScalarType.Float32);
         var probs = tensor(unigram, dtype: ScalarType.Float64);
-        var logP = probs.log().view(1, -1);
+        var logP = probs.log().to_type(ScalarType.Float32).view(1, -1);
         var x0 = multinomial(probs, tokens, replacement: true, generator: g);
         var start = -logP.view(-1).index_select(0, x0);
         var z = e.index_select(0, x0);
         var tableNorm = e.square().sum(-1).view(1, -1);
         var info = start;
         var largest = zeros_like(start);
+        var trace = new List<double[]> { Enumerable.Repeat(1.0, (int)Math.Min(ExampleCount, tokens)).ToArray() };
         double prev = 0;
         foreach (var t in times)
         {
             double sigma = process.Schedule.Sigma(t);
-            z = z + Math.Sqrt(sigma * sigma - prev * prev) * randn(z.shape, dtype: ScalarType.Float64, generator: g);
+            z = z + Math.Sqrt(sigma * sigma - prev * prev) * randn(z.shape, dtype: ScalarType.Float32, generator: g);
             prev = sigma;
             var sq = (z.square().sum(-1, keepdim: true) - 2 * z.matmul(e.t()) + tableNorm).clamp_min(0);
             var logq = -sq / (2 * sigma * sigma);
             var next = logq.gather(1, x0.view(-1, 1)).squeeze(1) - (logq + logP).logsumexp(1);
             largest = maximum(largest, info - next);
             info = next;
+            trace.Add((info / start).narrow(0, 0, Math.Min(ExampleCount, tokens)).to_type(ScalarType.Float64).data<double>().ToArray());
         }
         var positive = start.gt(0);
         var share = (largest / start).masked_select(positive);
         long counted = share.numel();
         if (counted == 0) return new TokenPathResult(0, times.Length, double.NaN, double.NaN);
-        return new TokenPathResult((int)counted, times.Length, share.mean().item<double>(), share.gt(0.5).to_type(ScalarType.Float64).mean().item<double>());
+        return new TokenPathResult((int)counted, times.Length, share.to_type(ScalarType.Float64).mean().item<double>(), share.gt(0.5).to_type(ScalarType.Float64).mean().item<double>())
+        {
+            ExampleTimes = [0.0, .. times],
+            Examples = Enumerable.Range(0, trace[0].Length).Select(k => trace.Select(step => step[k]).ToArray()).ToArray(),
+        };
     }
 
     /// <summary>Masking: kept with probability α_t/α_s, else the mask for good; i = −log p(x_0) while visible, 0 once masked.</summary>
