@@ -35,6 +35,7 @@ public static class AuditCommand
             bool q = r.GetValue(quick);
             var given = r.GetValue(models) ?? [];
             if (q && given.Length > 0) throw new DlmException("give either --models DIR... or --quick, not both");
+            if (File.Exists(dir)) throw new DlmException($"{dir}: --out is a file; give a folder");
             if (!q && r.GetValue(families) is { Length: > 0 }) throw new DlmException("--families is for --quick (the audited families come from the models' config.json)");
             if (!q) AuditRunner.CheckModels(given);
             long s = r.GetValue(seed);

@@ -99,6 +99,15 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
     }
 
     [Fact]
+    public void AnOutputThatIsAFileIsAnError()
+    {
+        using var tmp = new TempFolder();
+        File.WriteAllText(tmp["file"], "x");
+        AssertCleanError(CliRunner.Run("audit", "--models", fixture.ModelDir, "--out", tmp["file"]), "--out is a file");
+        Assert.Equal("x", File.ReadAllText(tmp["file"]));
+    }
+
+    [Fact]
     public void AModelWithoutTrainingStateNeedsData()
     {
         using var tmp = new TempFolder();
