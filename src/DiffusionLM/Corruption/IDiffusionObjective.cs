@@ -62,6 +62,7 @@ public static class DiffusionProcesses
         return config.Process switch
         {
             Masked => new MaskedProcess(MaskSchedule.FromName(config.Schedule), config.MaskTokenId),
+            Uniform => UniformProcess.ForModel(config),
             _ => throw new DlmException($"the \"{config.Process}\" process has no training objective yet"),
         };
     }
