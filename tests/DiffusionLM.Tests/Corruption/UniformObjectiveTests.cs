@@ -1,3 +1,4 @@
+using DiffusionLM;
 using DiffusionLM.Corruption;
 using DiffusionLM.Models;
 using DiffusionLM.Training;
@@ -112,6 +113,27 @@ public class UniformObjectiveTests(ITestOutputHelper output)
             Assert.True(Math.Abs(mean - target) < 4 * se + 0.005, $"{name}: -ELBO {mean:F4} ± {se:F4} is not the cross-entropy {target:F4}");
         }
         Assert.Equal(Math.Log(4), CrossEntropy(data, uniform), 12);
+    }
+
+    [Fact]
+    public void ElboEvaluationBoundsAWindowAndAnAnswerGivenItsPrompt()
+    {
+        var model = new ConstantDenoiser(Config(), P);
+        var objective = DiffusionProcesses.Objective(model.Config);
+        var data = Data(1, 8);
+        var window = Enumerable.Range(0, 64).Select(j => data[0, j]).ToArray();
+        using var g = new Generator(3);
+        var whole = ElboEvaluation.Estimate(objective, model, window, 96, 8, g);
+        double target = -window.Sum(id => Math.Log(P[id]));
+        Assert.Equal(64, whole.Tokens);
+        Assert.Equal(12, whole.BatchEstimates.Length);
+        Assert.True(Math.Abs(whole.Nll - target) < 4 * whole.StandardError + 0.5, $"window: {whole.Nll:F2} ± {whole.StandardError:F2} vs {target:F2}");
+        // Given a prompt of 40 tokens only the 24 answer tokens are bounded (a constant model ignores the prompt).
+        var answer = ElboEvaluation.Estimate(objective, model, window[..40], window[40..], 96, 8, g);
+        double answerTarget = -window[40..].Sum(id => Math.Log(P[id]));
+        Assert.Equal(24, answer.Tokens);
+        Assert.True(Math.Abs(answer.Nll - answerTarget) < 4 * answer.StandardError + 0.5, $"answer: {answer.Nll:F2} ± {answer.StandardError:F2} vs {answerTarget:F2}");
+        Assert.Throws<DlmException>(() => ElboEvaluation.Estimate(objective, model, window, 10, 4, g));
     }
 
     [Fact]
