@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DiffusionLM.Corruption;
 using DiffusionLM.Evaluation;
 using DiffusionLM.Models;
 
@@ -12,9 +13,16 @@ public static class ChoiceEval
         var items = MultipleChoice.Read(file);
         using var loaded = ModelLoader.Load(modelDir);
         var results = new List<ChoiceResult>();
+        // Masked models keep LLaDA's estimator (Score's default); the other families score with their own negative ELBO.
+        Func<long[], long[], TorchSharp.torch.Generator, ElboEstimate>? score = null;
+        if (loaded.Model.Config.Process != DiffusionProcesses.Masked)
+        {
+            var objective = DiffusionProcesses.Objective(loaded.Model.Config);
+            score = (p, a, g) => ElboEvaluation.Estimate(objective, loaded.Model, p, a, mc, batch, g);
+        }
         for (int i = 0; i < items.Count; i++)
         {
-            var res = MultipleChoice.Score(loaded.Model, loaded.Tokenizer, items[i], i, mc, batch, seed);
+            var res = MultipleChoice.Score(loaded.Model, loaded.Tokenizer, items[i], i, mc, batch, seed, score);
             results.Add(res);
             if (!json)
                 Io.Out.WriteLine($"item {i}: predicted {res.Predicted}{(res.Answer is int a ? $" (answer {a}, {(res.Correct == true ? "right" : "wrong")})" : "")}; " +

@@ -14,13 +14,13 @@ public static class EvalCommand
         var model = ModelLocator.ModelOption();
         var data = new Option<string?>("--data") { Description = "text file to evaluate on (or --choices)" };
         var choices = new Option<string?>("--choices") { Description = "JSON Lines of multiple-choice items {\"prompt\", \"choices\": [...], \"answer\"?: index or text}: rank each item's options by their ELBO likelihood given the prompt; accuracy when answers are given" };
-        var mc = new Option<int>("--mc") { Description = "Monte-Carlo samples of the mask per window (LLaDA's mc_num)", DefaultValueFactory = _ => 32 };
-        var batch = new Option<int>("--batch") { Description = "masks per forward batch; --mc must be a multiple of it", DefaultValueFactory = _ => 8 };
+        var mc = new Option<int>("--mc") { Description = "Monte-Carlo samples of the corruption per window (LLaDA's mc_num)", DefaultValueFactory = _ => 32 };
+        var batch = new Option<int>("--batch") { Description = "corruptions per forward batch; --mc must be a multiple of it", DefaultValueFactory = _ => 8 };
         var windows = new Option<int>("--windows") { Description = "at most this many context-length windows of the file, evenly spaced", DefaultValueFactory = _ => 32 };
         var seed = new Option<long>("--seed") { Description = "seed of the Monte-Carlo draws", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print {\"nll_per_token\", \"standard_error\", \"perplexity_bound\", \"tokens\", \"windows\"}" };
 
-        var cmd = new Command("eval", "Bound the negative log-likelihood of a text under a masked diffusion LM: the Monte-Carlo ELBO of LLaDA's get_log_likelihood.")
+        var cmd = new Command("eval", "Bound the negative log-likelihood of a text under a diffusion LM: the Monte-Carlo ELBO (LLaDA's get_log_likelihood for masked models, the family's own negative ELBO for the others).")
         {
             model, data, choices, mc, batch, windows, seed, json,
         };
@@ -39,13 +39,17 @@ public static class EvalCommand
             int count = Math.Min(r.GetValue(windows), available);
             if (count <= 0) throw new DlmException("--windows must be positive");
             using var g = new torch.Generator((ulong)r.GetValue(seed));
+            // Masked models keep LLaDA's estimator; the other families bound with their own negative ELBO.
+            var objective = m.Config.Process == DiffusionProcesses.Masked ? null : DiffusionProcesses.Objective(m.Config);
             var perToken = new List<double>();
             int tokens = 0;
             for (int w = 0; w < count; w++)
             {
                 long start = count == 1 ? 0 : (long)w * (ids.Length - Math.Min(len, ids.Length)) / (count - 1);
                 var window = ids.Skip((int)start).Take(len).Select(i => (long)i).ToArray();
-                var est = MaskedElbo.Estimate(m, [], window, r.GetValue(mc), r.GetValue(batch), g);
+                var est = objective is null
+                    ? MaskedElbo.Estimate(m, [], window, r.GetValue(mc), r.GetValue(batch), g)
+                    : ElboEvaluation.Estimate(objective, m, window, r.GetValue(mc), r.GetValue(batch), g);
                 perToken.AddRange(est.BatchEstimates.Select(e => e / window.Length));
                 tokens += window.Length;
                 if (Io.Interactive) Io.Err.Write($"\rwindow {w + 1}/{count}");

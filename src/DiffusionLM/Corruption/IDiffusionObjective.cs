@@ -66,8 +66,9 @@ public static class DiffusionProcesses
         return config.Process switch
         {
             Masked => new MaskedProcess(MaskSchedule.FromName(config.Schedule), config.MaskTokenId),
+            Uniform => UniformProcess.ForModel(config),
             Gaussian => GaussianProcess.ForModel(config, model),
-            _ => throw new DlmException($"the \"{config.Process}\" process has no training objective yet"),
+            _ => throw new DlmException($"unknown process \"{config.Process}\""),
         };
     }
 }

@@ -13,8 +13,9 @@ public sealed record UniformSample(Tensor Noisy, Tensor Resampled, Tensor Time);
 /// So q(x_t = j | x_0 = i) = α_t·[j = i] + (1 − α_t)·[j ∈ set]/K, and between two times s &lt; t the chain's
 /// step is the same kernel with α_{t|s} = α_t / α_s (uniform mixing composes: keep-with-α then keep-with-β
 /// is keep-with-αβ, the rest uniform). α_t comes from a <see cref="MaskSchedule"/> (linear: 1 − t).
+/// Its objective (the continuous-time ELBO) is in UniformProcess.Objective.cs.
 /// </summary>
-public sealed class UniformProcess : IForwardProcess
+public sealed partial class UniformProcess : IForwardProcess
 {
     public MaskSchedule Schedule { get; }
     public int VocabSize { get; }
@@ -24,10 +25,15 @@ public sealed class UniformProcess : IForwardProcess
     public string Name => "uniform";
 
     readonly Tensor tokenTable;
+    /// <summary>[V] int64: the index of each id in <see cref="Tokens"/>, −1 for ids outside the set.</summary>
+    readonly Tensor setIndex;
 
     /// <param name="excluded">Ids never drawn (special tokens); ids outside [0, vocabSize) are ignored, so −1 ("none") is harmless.</param>
-    public UniformProcess(MaskSchedule schedule, int vocabSize, IEnumerable<int> excluded)
+    /// <param name="eps">the ELBO's time cut-off at both ends (see <see cref="Eps"/>).</param>
+    public UniformProcess(MaskSchedule schedule, int vocabSize, IEnumerable<int> excluded, double eps = 1e-3)
     {
+        if (!(eps > 0 && eps < 0.5)) throw new DlmException($"the uniform process's eps must lie in (0, 0.5); got {eps}");
+        Eps = eps;
         if (vocabSize <= 0) throw new DlmException($"vocab_size must be positive for the uniform process; got {vocabSize}");
         Schedule = schedule;
         VocabSize = vocabSize;
@@ -36,6 +42,10 @@ public sealed class UniformProcess : IForwardProcess
         if (Tokens.Count == 0) throw new DlmException($"the uniform process has no token to draw: all {vocabSize} ids are special");
         tokenTable = tensor(Tokens.ToArray(), dtype: ScalarType.Int64);
         tokenTable.DetachFromDisposeScope();
+        var index = Enumerable.Repeat(-1L, vocabSize).ToArray();
+        for (int k = 0; k < Tokens.Count; k++) index[Tokens[k]] = k;
+        setIndex = tensor(index, dtype: ScalarType.Int64);
+        setIndex.DetachFromDisposeScope();
     }
 
     /// <summary>
@@ -43,6 +53,8 @@ public sealed class UniformProcess : IForwardProcess
     /// ever at position 0) and pad — unless pad is eos, since eos is real content (it ends answers and
     /// pads SFT rows, and the model must learn to put it back).
     /// </summary>
+    public static UniformProcess ForModel(ModelConfig config) => ForModel(config, MaskSchedule.FromName(config.Schedule));
+
     public static UniformProcess ForModel(ModelConfig config, MaskSchedule schedule)
     {
         var excluded = new List<int> { config.MaskTokenId, config.BosTokenId };

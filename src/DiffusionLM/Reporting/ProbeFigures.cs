@@ -128,8 +128,9 @@ public static class ProbeFigures
         nats.Axes.SetLimitsX(0, n + 1);
 
         Band(shares, a.StructuralShare, "structural share of top-1 (punctuation, frequent 1%, eos)", Colors.Purple);
+        Band(shares, a.ContentMass, "content mass: p(not structural)", Colors.DarkOrange);
         Band(shares, a.EosMass, "eos mass p(eos)", Colors.Crimson);
-        shares.Title("Structural top-1 share and eos mass per masked position");
+        shares.Title("Structural top-1 share, content mass and eos mass per masked position");
         shares.YLabel("probability / share");
         shares.XLabel("masked position i (distance from the prompt)");
         shares.ShowLegend(Edge.Right);

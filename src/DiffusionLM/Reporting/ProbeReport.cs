@@ -28,6 +28,7 @@ public static class ProbeReport
         ["eos_mass"] = "p(x_i = eos | prompt, masks)",
         ["mutual_information"] = "I(x_i; prompt) in nats for a prompt drawn uniformly from the probed set, under the model: H(mean over prompts of p) - mean over prompts of H(p); a number per position (no interval)",
         ["mixture_kl_unigram"] = "KL(mean over prompts of p(x_i | prompt, masks) || q): does the average prediction at distance i approach the corpus unigram?",
+        ["content_mass"] = "probability mass on tokens that are not structural (the structural ones as in structural_share): content in the distribution rather than in the top-1",
         ["intervals"] = "95% over prompts: Student-t interval of the mean; structural_share: Wilson score interval",
     };
 
@@ -75,6 +76,7 @@ public static class ProbeReport
             Intervals(w, "kl_unigram", r.Aggregate.KlUnigram);
             Intervals(w, "kl_unigram_no_eos", r.Aggregate.KlUnigramNoEos);
             Intervals(w, "structural_share", r.Aggregate.StructuralShare);
+            Intervals(w, "content_mass", r.Aggregate.ContentMass);
             Intervals(w, "prompt_information", r.Aggregate.PromptInformation);
             Intervals(w, "eos_mass", r.Aggregate.EosMass);
             Numbers(w, "mutual_information", r.Aggregate.MutualInformation);
@@ -104,6 +106,7 @@ public static class ProbeReport
                 Numbers(w, "kl_unigram_no_eos", p.KlUnigramNoEos);
                 Numbers(w, "prompt_information", p.PromptInformation);
                 Numbers(w, "eos_mass", p.EosMass);
+                Numbers(w, "content_mass", p.ContentMass);
                 w.WriteStartArray("top1_structural");
                 foreach (var b in p.Top1Structural) w.WriteBooleanValue(b);
                 w.WriteEndArray();
@@ -199,7 +202,7 @@ public static class ProbeReport
         var columns = new (string Name, Interval[]? Values)[]
         {
             ("entropy", a.Entropy), ("kl_unigram", a.KlUnigram), ("kl_unigram_no_eos", a.KlUnigramNoEos),
-            ("structural_share", a.StructuralShare), ("prompt_information", a.PromptInformation), ("eos_mass", a.EosMass),
+            ("structural_share", a.StructuralShare), ("content_mass", a.ContentMass), ("prompt_information", a.PromptInformation), ("eos_mass", a.EosMass),
         };
         sb.Append("position");
         foreach (var (name, _) in columns) sb.Append($",{name},{name}_ci_low,{name}_ci_high");
@@ -217,7 +220,7 @@ public static class ProbeReport
 
     public static string PromptsCsv(ProbeResult r)
     {
-        var sb = new StringBuilder("prompt_index,prompt_id,position,entropy,kl_unigram,kl_unigram_no_eos,prompt_information,eos_mass,top1_structural");
+        var sb = new StringBuilder("prompt_index,prompt_id,position,entropy,kl_unigram,kl_unigram_no_eos,prompt_information,eos_mass,top1_structural,content_mass");
         for (int j = 0; j < r.Options.TopK; j++) sb.Append($",top{j + 1}_id,top{j + 1}_text,top{j + 1}_p");
         sb.Append('\n');
         for (int p = 0; p < r.Prompts.Count; p++)
@@ -225,7 +228,7 @@ public static class ProbeReport
             var x = r.Prompts[p];
             for (int i = 0; i < r.Options.Masks; i++)
             {
-                sb.Append($"{p},{CsvField(x.Prompt.Id)},{i + 1},{F(x.Entropy[i])},{F(x.KlUnigram?[i])},{F(x.KlUnigramNoEos?[i])},{F(x.PromptInformation[i])},{F(x.EosMass[i])},{(x.Top1Structural[i] ? 1 : 0)}");
+                sb.Append($"{p},{CsvField(x.Prompt.Id)},{i + 1},{F(x.Entropy[i])},{F(x.KlUnigram?[i])},{F(x.KlUnigramNoEos?[i])},{F(x.PromptInformation[i])},{F(x.EosMass[i])},{(x.Top1Structural[i] ? 1 : 0)},{F(x.ContentMass[i])}");
                 foreach (var t in x.Top[i]) sb.Append($",{t.Id},{CsvField(t.Text)},{F(t.Probability)}");
                 sb.Append('\n');
             }

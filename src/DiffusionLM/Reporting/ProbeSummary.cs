@@ -9,7 +9,7 @@ namespace DiffusionLM.Reporting;
 /// positions of the band, and the most common top-1 tokens there. What the README quotes.
 /// </summary>
 public sealed record ProbeBand(string Name, int First, int Last, double Entropy, double? KlUnigram, double? KlUnigramNoEos,
-    double PromptInformation, double MutualInformation, double StructuralShare, double EosMass, IReadOnlyList<(string Token, double Share)> Top1)
+    double PromptInformation, double MutualInformation, double StructuralShare, double ContentMass, double EosMass, IReadOnlyList<(string Token, double Share)> Top1)
 {
     static readonly (int First, int Last)[] Bands = [(1, 1), (2, 9), (10, 30), (31, 99), (100, int.MaxValue)];
 
@@ -31,7 +31,7 @@ public sealed record ProbeBand(string Name, int First, int Last, double Entropy,
                 Avg(p => p.Entropy), r.HasUnigram ? Avg(p => p.KlUnigram) : null, r.HasUnigram ? Avg(p => p.KlUnigramNoEos) : null,
                 Avg(p => p.PromptInformation), idx.Select(i => r.Aggregate.MutualInformation[i]).Average(),
                 r.Prompts.SelectMany(p => idx.Select(i => p.Top1Structural[i])).Count(b => b) / (double)(r.Prompts.Count * idx.Length),
-                Avg(p => p.EosMass), top1));
+                Avg(p => p.ContentMass), Avg(p => p.EosMass), top1));
             if (last == n) break;
         }
         return bands;
@@ -42,12 +42,12 @@ public sealed record ProbeBand(string Name, int First, int Last, double Entropy,
     {
         static string F(double? v) => v is { } x && double.IsFinite(x) ? x.ToString("0.00", CultureInfo.InvariantCulture) : "–";
         var sb = new StringBuilder();
-        sb.AppendLine("| positions | entropy (nats) | KL(p‖unigram) | KL without eos | prompt information (vs masks only) | I(x_i; prompt) | structural top-1 | eos mass | most common top-1 |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| positions | entropy (nats) | KL(p‖unigram) | KL without eos | prompt information (vs masks only) | I(x_i; prompt) | structural top-1 | content mass | eos mass | most common top-1 |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var b in bands)
         {
             var tops = string.Join(", ", b.Top1.Take(4).Select(t => $"`{TokenDisplay.Visible(t.Token, 16).Replace("|", "\\|")}` {t.Share:0%}"));
-            sb.AppendLine($"| {b.Name} | {F(b.Entropy)} | {F(b.KlUnigram)} | {F(b.KlUnigramNoEos)} | {F(b.PromptInformation)} | {F(b.MutualInformation)} | {b.StructuralShare:0%} | {F(b.EosMass)} | {tops} |");
+            sb.AppendLine($"| {b.Name} | {F(b.Entropy)} | {F(b.KlUnigram)} | {F(b.KlUnigramNoEos)} | {F(b.PromptInformation)} | {F(b.MutualInformation)} | {b.StructuralShare:0%} | {F(b.ContentMass)} | {F(b.EosMass)} | {tops} |");
         }
         return sb.ToString();
     }

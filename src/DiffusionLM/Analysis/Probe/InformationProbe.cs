@@ -116,7 +116,7 @@ public sealed class InformationProbe
                     {
                         Prompt = prompts[i], PromptTokens = encoded[i].Ids.Length, TruncatedTokens = encoded[i].Cut,
                         Entropy = m.Entropy[r], KlUnigram = m.KlUnigram?[r], KlUnigramNoEos = m.KlNoEos?[r],
-                        PromptInformation = m.PromptInfo![r], EosMass = m.Eos[r], Top1Structural = m.Structural[r], Top = m.Top[r],
+                        PromptInformation = m.PromptInfo![r], EosMass = m.Eos[r], Top1Structural = m.Structural[r], ContentMass = m.Content![r], Top = m.Top[r],
                     };
                 }
             }
@@ -170,7 +170,7 @@ public sealed class InformationProbe
         return (tensor(ids, shape), ragged ? tensor(mask, shape) : null, p);
     }
 
-    sealed record Measured(double[][] Entropy, double[][]? KlUnigram, double[][]? KlNoEos, double[][]? PromptInfo, double[][] Eos, bool[][] Structural, TokenProbability[][][] Top);
+    sealed record Measured(double[][] Entropy, double[][]? KlUnigram, double[][]? KlNoEos, double[][]? PromptInfo, double[][] Eos, bool[][] Structural, double[][]? Content, TokenProbability[][][] Top);
 
     /// <summary>All per-position measures of a [B, N, V] block of log-probabilities, copied out as arrays.</summary>
     Measured Measure(Tensor logp, Tensor? logp0, Tensor? logq, Tensor? structural, int k)
@@ -183,6 +183,9 @@ public sealed class InformationProbe
         var klNoEos = logq is null ? null : Rows(ProbeMeasures.KlWithout(logp, logq, eos), b, n);
         var info = logp0 is null ? null : Rows(ProbeMeasures.Kl(logp, logp0.unsqueeze(0)), b, n);
         var eosMass = Rows(logp.select(-1, eos).exp(), b, n);
+        // The probability of the tokens that are not structural: content in distribution, not only in the argmax
+        // (a small model's top-1 is a newline whenever its guess at the next word is spread over many words).
+        var content = structural is null ? null : Rows(logp.exp().masked_fill(structural, 0.0).sum(-1), b, n);
         var (values, indices) = logp.topk(k, dim: -1);
         var probs = values.exp().data<double>().ToArray();
         var idx = indices.data<long>().ToArray();
@@ -204,7 +207,7 @@ public sealed class InformationProbe
                 str[r][i] = top1Structural?[r * n + i] ?? false;
             }
         }
-        return new Measured(entropy, kl, klNoEos, info, eosMass, str, top);
+        return new Measured(entropy, kl, klNoEos, info, eosMass, str, content, top);
     }
 
     static double[][] Rows(Tensor t, int b, int n)

@@ -48,6 +48,8 @@ public sealed class PromptProbe
     public required double[] PromptInformation { get; init; }
     public required double[] EosMass { get; init; }
     public required bool[] Top1Structural { get; init; }
+    /// <summary>Probability mass on tokens that are not structural (1 − structural mass, eos included in structural).</summary>
+    public required double[] ContentMass { get; init; }
     /// <summary>[N][k] the k most probable tokens, most probable first.</summary>
     public required TokenProbability[][] Top { get; init; }
 }
@@ -68,6 +70,7 @@ public sealed class ProbeAggregate
     public required Interval[]? KlUnigram { get; init; }
     public required Interval[]? KlUnigramNoEos { get; init; }
     public required Interval[] StructuralShare { get; init; }
+    public required Interval[] ContentMass { get; init; }
     public required Interval[] PromptInformation { get; init; }
     public required Interval[] EosMass { get; init; }
     /// <summary>
@@ -90,6 +93,7 @@ public sealed class ProbeAggregate
             KlUnigram = hasUnigram ? Mean(p => p.KlUnigram) : null,
             KlUnigramNoEos = hasUnigram ? Mean(p => p.KlUnigramNoEos) : null,
             StructuralShare = Enumerable.Range(0, masks).Select(i => ConfidenceInterval.Share(prompts.Select(p => p.Top1Structural[i]))).ToArray(),
+            ContentMass = Mean(p => p.ContentMass),
             PromptInformation = Mean(p => p.PromptInformation),
             EosMass = Mean(p => p.EosMass),
             MutualInformation = mutualInformation,

@@ -44,6 +44,16 @@ public class TrainedProbeTests(TinyProbeModel tiny) : IClassFixture<TinyProbeMod
         // The prompt's information falls with distance, by both estimates.
         Assert.True(r.Aggregate.MutualInformation[0] > r.Aggregate.MutualInformation[^1] + 0.3);
         Assert.True(r.Aggregate.PromptInformation[0].Mean > r.Aggregate.PromptInformation[^1].Mean);
+        // Content mass agrees with the top-1 and with eos (eos is structural): a content top-1 is part of the
+        // content mass, a structural top-1 is not.
+        foreach (var prompt in r.Prompts)
+            for (int i = 0; i < TinyProbeModel.Masks; i++)
+            {
+                double content = prompt.ContentMass[i], top = prompt.Top[i][0].Probability;
+                Assert.InRange(content + prompt.EosMass[i], 0, 1 + 1e-9);
+                if (prompt.Top1Structural[i]) Assert.True(content <= 1 - top + 1e-9, $"position {i + 1}: content {content:F3}, structural top-1 {top:F3}");
+                else Assert.True(content >= top - 1e-9, $"position {i + 1}: content {content:F3} below its content top-1 {top:F3}");
+            }
     }
 
     [Fact]
@@ -79,7 +89,7 @@ public class TrainedProbeTests(TinyProbeModel tiny) : IClassFixture<TinyProbeMod
         var root = json.RootElement;
         Assert.Equal(5, root.GetProperty("prompt_count").GetInt32());
         var aggregate = root.GetProperty("aggregate");
-        foreach (var name in new[] { "entropy", "kl_unigram", "structural_share", "prompt_information", "eos_mass" })
+        foreach (var name in new[] { "entropy", "kl_unigram", "structural_share", "content_mass", "prompt_information", "eos_mass" })
         {
             var arr = aggregate.GetProperty(name);
             Assert.Equal(24, arr.GetArrayLength());
