@@ -48,6 +48,10 @@ public static class AuditCommand
             if (dataFiles?.FirstOrDefault(f => !File.Exists(f)) is { } missing) throw new DlmException($"{missing}: --data file not found");
             Directory.CreateDirectory(dir);
 
+            // --quick's tiny models are bound by per-op overhead: one thread avoids OpenMP barriers that stall on a busy
+            // machine (a 2-thread run took three times as long as a 1-thread one here) and fixes the thread count, so the
+            // quick audit's numbers are the same wherever it runs.
+            if (q) TorchSharp.torch.set_num_threads(1);
             var dirs = q ? TrainQuick(dir, r.GetValue(families), r.GetValue(trainSteps), s) : given;
             var audits = new List<FamilyAudit>();
             foreach (var modelDir in dirs)
