@@ -89,8 +89,9 @@ public static class AuditTable
                 f.D3.RevisionsPerPosition, f.D3.RevisedShare, f.D3.Nfe, f.D3.GenLength, f.D3.NfeLong, f.D3.GenLengthLong),
             "L1" => string.Format(c, "{0:P0} of states discrete, {1:P0} valid sequences ({2:P0} real tokens)", f.L1.DiscreteShare, f.L1.ValidSequenceShare, f.L1.RealTokenShare)
                 + Rounding(f.L1, c),
-            "L2" => f.L2 is null ? "not measured" : string.Join(" → ", f.L2.Points.OrderByDescending(p => p.Steps).Select(p =>
-                string.Format(c, "{0:P1} at {1:0.#} tok/step", p.TrapRate, p.TokensPerStep))) + string.Format(c, " ({0} samples)", f.L2.Points[0].Samples),
+            "L2" => f.L2 is null ? "not measured" : "invalid: " + string.Join(" → ", f.L2.Points.OrderByDescending(p => p.Steps).Select(p =>
+                string.Format(c, "{0:P1} in {1} step{2}", p.TrapRate, p.Steps, p.Steps == 1 ? "" : "s"))) +
+                string.Format(c, " ({0} samples, {1})", f.L2.Points[0].Samples, f.L2.Sampler),
             _ => throw new ArgumentOutOfRangeException(nameof(property)),
         };
         return $"paper {PaperMark(f.Process, property)} · measured {MeasuredMark(f, property)}<br>{numbers}";
@@ -145,8 +146,9 @@ public static class AuditTable
             "accuracy on x_0 per position (min–max across positions, and the p-value of an analysis of variance, windows as replicates, that it is the same at every position), " +
             "and within one window the range of log p(x_0 | x_t) across its positions (mean over windows of the lowest and highest, and the standard deviation): " +
             "the same corruption level removes very different amounts of information from different positions.");
-        sb.AppendLine($"- **D2** — x_t at t = {o.D2T} drawn from the closed form and from the chain run step by step ({o.D2ChainSteps} steps), " +
-            $"{o.D2Samples} samples each from {o.D2Tokens} held-out tokens, compared by a chi-square test per position. ✓ when p ≥ 0.001.");
+        sb.AppendLine($"- **D2** — x_t at t = {o.D2T} drawn from the closed form and from the chain run step by step ({o.D2ChainSteps} steps) from {o.D2Tokens} held-out tokens: " +
+            $"for the discrete families {o.D2Samples} samples each, compared by a chi-square test of homogeneity per position; for the gaussian one " +
+            $"{Math.Min(o.D2Samples, 1000)} samples of the tokens' embeddings, x_t − x_0 compared by z tests of its mean and variance (χ²(2)). ✓ when p ≥ 0.001.");
         sb.AppendLine($"- **D3** — the family's default sampler at temperature 1 on {o.SamplerRows} held-out prompts, as many steps as tokens: " +
             "revisions = changes of a position's token after it was first proposed (the prior draw is not a proposal), per position. " +
             "NFE at two generation lengths with the same step count. ✓ when tokens are revised and the NFE does not grow with length; ◐ when only one holds.");
@@ -154,7 +156,9 @@ public static class AuditTable
             $"For a continuous model, the rounding error on {o.Windows} held-out windows at t ∈ {{{string.Join(", ", FamilyAuditor.RoundingTimes)}}}: the share of positions " +
             "whose x_t, or whose denoised x̂_0 = softmax(logits)·E, is nearest to another token's embedding than x_0's.");
         sb.AppendLine($"- **L2** — a model of the same family trained on the '{o.TrapLanguage}' trap language (TrapModel), sampled at temperature 1 " +
-            "with as many steps as words, two steps and one step: the share of samples outside the language. ✓ when the one-step rate is ≤ 5%.");
+            $"with as many steps as words, two steps and one step ({o.TrapSamples} samples each): the share of samples outside the language. A masked sampler " +
+            "commits one word per step in the first setting and all at once in the last; uniform and gaussian samplers update every position at every step. " +
+            "✓ when the one-step rate is ≤ 5%.");
         sb.AppendLine();
         sb.AppendLine($"Figure: [{AuditFigures.D1File}]({AuditFigures.D1File}); every number: [{JsonFile}]({JsonFile}).");
         return sb.ToString();
