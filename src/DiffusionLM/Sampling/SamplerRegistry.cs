@@ -33,9 +33,11 @@ public sealed record SamplerSettings(
     public double? TOn { get; init; }
     public double? TOff { get; init; }
     public double? AlphaOn { get; init; }
-    /// <summary>dependency_aware: anchor tokens probed per call (0: none) and the error-budget rule.</summary>
+    /// <summary>dependency_aware: tokens probed per position (0: no probe), positions probed per call,
+    /// most independent anchors per step (0: no limit).</summary>
     public int? Candidates { get; init; }
-    public bool Budget { get; init; }
+    public int? Probes { get; init; }
+    public int? AnchorsPerStep { get; init; }
 }
 
 /// <summary>Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments.</summary>
@@ -68,8 +70,9 @@ public static class SamplerRegistry
         new("remdm", "ReMDM remasking, --remdm-strategy cap|rescale|conf|loop, --eta, --t-on, --t-off, --alpha-on",
             s => new RemdmSampler(Remdm(s, s.RemdmStrategy ?? RemdmOptions.Cap))),
         .. RemdmOptions.Strategies.Select(st => new Entry("remdm_" + st, $"ReMDM with strategy {st}", s => new RemdmSampler(Remdm(s, st)))),
-        new("dependency_aware", "parallel decoding that probes an anchor's tokens in the same call and commits what is confident given it (--threshold, --candidates)",
-            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9, s.Candidates ?? 4, s.Budget))),
+        new("dependency_aware", "parallel decoding that measures dependence by probing tokens in the same call and draws side by side only independent positions and what they determine (--threshold, --candidates, --probes, --anchors-per-step)",
+            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9,
+                s.Candidates ?? 8, s.Probes ?? 8, s.AnchorsPerStep ?? 0))),
         new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
             s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Family: "causal"),
     ];
