@@ -159,7 +159,13 @@ public static class TrapCommand
         // Prompts: lines spread over the file, so they are not all from one scene.
         var lines = File.ReadAllLines(promptFile).Where(l => l.Trim().Length > 20).ToArray();
         var picked = Enumerable.Range(0, count).Select(i => lines[(int)((long)i * lines.Length / count)]);
-        var prompts = NaturalTextStudy.Prompts(loaded.Tokenizer, picked, count, 16);
+        // A model trained in a chat frame (train --sft-format qa) gets its prompts in that frame, as the probe does:
+        // the line's last 16 tokens, wrapped by the template.
+        var tok = loaded.Tokenizer;
+        var framed = loaded.ChatTemplate is { } chat
+            ? picked.Select(t => chat.Apply(tok.Decode(tok.Encode(t).TakeLast(16))))
+            : picked;
+        var prompts = NaturalTextStudy.Prompts(tok, framed, count, loaded.ChatTemplate is null ? 16 : 64);
         if (prompts.Max(p => p.Length) + genLength > loaded.Model.Config.MaxSequenceLength)
             throw new DlmException($"--natural-length {genLength} does not fit the model's context {loaded.Model.Config.MaxSequenceLength} after a 16-token prompt");
         // The judge of natural-text quality: the bundled stories260K teacher (exact likelihood).
