@@ -38,15 +38,16 @@ public static class GenerateCommand
         var tOn = new Option<double?>("--t-on") { Description = "remdm loop: start of the remasking plateau (0.55)" };
         var tOff = new Option<double?>("--t-off") { Description = "remdm loop: end of the plateau (0.05)" };
         var alphaOn = new Option<double?>("--alpha-on") { Description = "remdm loop: α held on the plateau (0.9)" };
-        var candidates = new Option<int?>("--candidates") { Description = "dependency_aware: anchor tokens probed per call (default 4; 0 = no probe)" };
-        var budget = new Option<bool>("--budget") { Description = "dependency_aware: a step's extra tokens share an error budget Σ(1 − p) ≤ 1 − threshold" };
+        var candidates = new Option<int?>("--candidates") { Description = "dependency_aware: most tokens probed per position (default 8; 0 = no probe: Fast-dLLM's threshold rule)" };
+        var probes = new Option<int?>("--probes") { Description = "dependency_aware: most positions probed per call, the least certain (default 8)" };
+        var anchorsPerStep = new Option<int?>("--anchors-per-step") { Description = "dependency_aware: most independent uncertain positions drawn per step (default 0 = no limit)" };
         var clamp = new Option<bool>("--clamp") { Description = "gaussian_ddpm / gaussian_ddim: Diffusion-LM's clamping trick, the x0 estimate snapped to the nearest token embedding at every step" };
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
-            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, budget, clamp,
+            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -61,7 +62,7 @@ public static class GenerateCommand
                 Threshold = r.GetValue(threshold), Factor = r.GetValue(factor), Alg = r.GetValue(alg), AlgTemp = r.GetValue(algTemp),
                 TopP = r.GetValue(topP), TopK = r.GetValue(topK), Eps = r.GetValue(eps), RemdmStrategy = r.GetValue(remdmStrategy),
                 Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
-                Candidates = r.GetValue(candidates), Budget = r.GetValue(budget), Clamp = r.GetValue(clamp),
+                Candidates = r.GetValue(candidates), Probes = r.GetValue(probes), AnchorsPerStep = r.GetValue(anchorsPerStep), Clamp = r.GetValue(clamp),
             };
             // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
             if (m.Config.Causal)

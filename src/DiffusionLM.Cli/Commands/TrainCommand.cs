@@ -25,13 +25,14 @@ public static class TrainCommand
         var sft = new Option<bool>("--sft") { Description = "SFT-style pairs: a prompt that is never masked, a continuation of random length, eos padding that is part of the answer" };
         var sftCut = new Option<string>("--sft-cut") { Description = "with --sft: cut pairs at any token, or at sentence ends (prompt ends with . ? or !, the answer starts at the next word): what a question-and-answer probe expects", DefaultValueFactory = _ => "any" };
         var minAnswer = new Option<int>("--min-answer") { Description = "with --sft: the shortest answer in tokens before its eos padding (answer lengths are uniform from this to the rest of the window)", DefaultValueFactory = _ => 1 };
+        var sftFormat = new Option<string>("--sft-format") { Description = "with --sft: plain (prompt, then answer) or qa (\"Q: prompt\\nA:\" then the answer; the model is saved with that chat template, which generate --chat and probe use)", DefaultValueFactory = _ => "plain" };
         var timeCond = new Option<bool>("--time-conditioning") { Description = "give the denoiser the diffusion time t (LLaDA does not)" };
         var evalEvery = new Option<int>("--eval-interval") { Description = "steps between validation losses", DefaultValueFactory = _ => 100 };
         var saveEvery = new Option<int>("--save-interval") { Description = "steps between checkpoints", DefaultValueFactory = _ => 500 };
 
         var cmd = new Command("train", "Train a diffusion LM (masked, uniform or gaussian) on text files. Ctrl-C saves a checkpoint; --resume continues it.")
         {
-            data, outDir, preset, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, schedule, sft, sftCut, minAnswer, timeCond, evalEvery, saveEvery,
+            data, outDir, preset, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -40,7 +41,7 @@ public static class TrainCommand
                 Data = r.GetValue(data)!.Select(Path.GetFullPath).ToArray(),
                 Preset = r.GetValue(preset)!, Steps = r.GetValue(steps), Minutes = r.GetValue(minutes), Seed = r.GetValue(seed),
                 BatchSize = r.GetValue(batch), SeqLen = r.GetValue(seqLen), LearningRate = r.GetValue(lr), VocabSize = r.GetValue(vocab),
-                Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Process = r.GetValue(process)!, Sft = r.GetValue(sft), SftCut = r.GetValue(sftCut)!, MinAnswer = r.GetValue(minAnswer), TimeConditioning = r.GetValue(timeCond),
+                Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Process = r.GetValue(process)!, Sft = r.GetValue(sft), SftCut = r.GetValue(sftCut)!, MinAnswer = r.GetValue(minAnswer), SftFormat = r.GetValue(sftFormat)!, TimeConditioning = r.GetValue(timeCond),
                 EvalInterval = r.GetValue(evalEvery), SaveInterval = r.GetValue(saveEvery),
             };
             if (options.EvalInterval <= 0 || options.SaveInterval <= 0) throw new DlmException("--eval-interval and --save-interval must be positive");

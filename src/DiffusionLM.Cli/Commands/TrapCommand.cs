@@ -7,6 +7,7 @@ using DiffusionLM.Cli.Terminal;
 using DiffusionLM.IO;
 using DiffusionLM.Models;
 using DiffusionLM.Sampling;
+using DiffusionLM.Text;
 
 namespace DiffusionLM.Cli.Commands;
 
@@ -24,12 +25,13 @@ public static class TrapCommand
         var natural = new Option<string?>("--natural-model") { Description = "also measure natural text with this model folder: duplicates, PMI by distance, and judge perplexity when a judge is wired" };
         var naturalPrompts = new Option<string?>("--natural-prompts") { Description = "text file whose non-empty lines are prompts (default: data/corpus/tinyshakespeare/input.txt)" };
         var naturalCount = new Option<int>("--natural-count") { Description = "natural-text prompts per setting", DefaultValueFactory = _ => 16 };
+        var reuse = new Option<bool>("--reuse-models") { Description = "load each language's model saved by an earlier run in --out (DIR/LANGUAGE/model) instead of training it" };
         var naturalLength = new Option<int>("--natural-length") { Description = "tokens generated per natural-text prompt", DefaultValueFactory = _ => 64 };
 
         var cmd = new Command("trap", "The marginal trap: train small models on languages with an exact support, sample them with every sampler " +
             "at temperature 1 from one to many tokens per step, and report the invalid rate beside the exact product-of-marginals rate (trap.json, figures).")
         {
-            outDir, quick, languages, samples, trainSteps, seed, only, natural, naturalPrompts, naturalCount, naturalLength,
+            outDir, quick, languages, samples, trainSteps, seed, only, reuse, natural, naturalPrompts, naturalCount, naturalLength,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -46,7 +48,7 @@ public static class TrapCommand
             Directory.CreateDirectory(dir);
             var reports = new List<object>();
             foreach (var lang in langs)
-                reports.Add(RunLanguage(lang, dir, q, n, trainOpts, (ulong)s, curves));
+                reports.Add(RunLanguage(lang, dir, q, n, trainOpts, (ulong)s, curves, r.GetValue(reuse)));
             object? naturalReport = null;
             if (r.GetValue(natural) is { } modelDir)
                 naturalReport = RunNatural(modelDir, r.GetValue(naturalPrompts), r.GetValue(naturalCount), r.GetValue(naturalLength), q, dir, (ulong)s);
@@ -69,18 +71,31 @@ public static class TrapCommand
 
     sealed record LanguageReport(string Name, int Length, long SupportSize, object ProductOfMarginals, object Samplers, string Figure);
 
-    static LanguageReport RunLanguage(TrapLanguage lang, string dir, bool quick, int samples, TrapTrainingOptions opts, ulong seed, HashSet<string>? curves)
+    static LanguageReport RunLanguage(TrapLanguage lang, string dir, bool quick, int samples, TrapTrainingOptions opts, ulong seed,
+        HashSet<string>? curves, bool reuse)
     {
         string ldir = Path.Combine(dir, Sanitize(lang.Name));
         Directory.CreateDirectory(ldir);
-        string corpus = TrapModel.CorpusText(lang, opts.Sentences, opts.Seed);
-        AtomicFile.WriteAllText(Path.Combine(ldir, "corpus.txt"), corpus);
-        var tokenizer = TrapModel.Tokenizer(lang, corpus);
         Models.LladaModel? model = null;
-        ProgressView.Run($"training the {lang.Name} model", opts.Steps, report =>
-            model = TrapModel.Train(lang, tokenizer, corpus, opts, (step, loss) => report(step, $"step {step}/{opts.Steps} loss {loss:F3}")));
+        ITokenizer tokenizer;
+        if (reuse)
+        {
+            string saved = Path.Combine(ldir, "model");
+            if (!Directory.Exists(saved)) throw new DlmException($"--reuse-models: {saved} does not exist (run once without --reuse-models)");
+            (model, tokenizer) = Checkpoint.Load(saved);
+            model.eval();
+        }
+        else
+        {
+            string corpus = TrapModel.CorpusText(lang, opts.Sentences, opts.Seed);
+            AtomicFile.WriteAllText(Path.Combine(ldir, "corpus.txt"), corpus);
+            var bpe = TrapModel.Tokenizer(lang, corpus);
+            tokenizer = bpe;
+            ProgressView.Run($"training the {lang.Name} model", opts.Steps, report =>
+                model = TrapModel.Train(lang, bpe, corpus, opts, (step, loss) => report(step, $"step {step}/{opts.Steps} loss {loss:F3}")));
+        }
         using var m = model!;
-        Checkpoint.Save(Path.Combine(ldir, "model"), m, tokenizer);
+        if (!reuse) Checkpoint.Save(Path.Combine(ldir, "model"), m, tokenizer);
         var words = TrapModel.WordTokens(tokenizer, lang);
         var prompt = TrapModel.Prompt(tokenizer);
         var prediction = TrapExperiment.Predict(m, prompt, words, lang);
@@ -97,9 +112,10 @@ public static class TrapCommand
         });
         string figure = Path.Combine(ldir, "trap.png");
         TrapFigures.TrapRate(figure, lang.Name, points, prediction.InvalidRate);
+        TrapFigures.TrapRateByNfe(Path.Combine(ldir, "trap-nfe.png"), lang.Name, points, prediction.InvalidRate);
         Io.Out.WriteLine($"{lang.Name}: product of marginals predicts {prediction.InvalidRate:P1} invalid (off-word mass {prediction.OffWordMass:E1})");
         foreach (var p in points)
-            Io.Out.WriteLine($"  {p.Curve,-20} {Describe(p),-26} tok/step {p.TokensPerStep,5:F2}  nfe {p.Nfe,5:F2}  invalid {p.TrapRate,7:P2}" + (p.Example.Length > 0 ? $"  e.g. \"{p.Example}\"" : ""));
+            Io.Out.WriteLine($"  {p.Curve,-20} {Describe(p),-26} tok/step {p.TokensPerStep,5:F2}  nfe {p.Nfe,5:F2}  rows {p.RowsPerSample,6:F1}  invalid {p.TrapRate,7:P2}" + (p.Example.Length > 0 ? $"  e.g. \"{p.Example}\"" : ""));
         var samplers = points.GroupBy(p => p.Curve).Select(g => new
         {
             name = g.Key,
@@ -107,6 +123,7 @@ public static class TrapCommand
             trap_rate = g.Select(p => p.TrapRate).ToArray(),
             nfe = g.Select(p => Math.Round(p.Nfe, 4)).ToArray(),
             batch_nfe = g.Select(p => p.BatchNfe).ToArray(),
+            rows_per_sample = g.Select(p => Math.Round(p.RowsPerSample, 2)).ToArray(),
             settings = g.Select(Describe).ToArray(),
             samples = g.Select(p => p.Samples).ToArray(),
             example_invalid = g.Select(p => p.Example).ToArray(),
@@ -122,10 +139,11 @@ public static class TrapCommand
 
         string Describe(TrapPoint p)
         {
-            int idx = points.IndexOf(p);
+            int idx = points.FindIndex(x => ReferenceEquals(x, p));
             var st = sweep[idx].Settings;
             return p.Curve switch
             {
+                "dependency_aware" when st.AnchorsPerStep is > 0 => $"threshold={st.Threshold} anchors={st.AnchorsPerStep}",
                 "fast_dllm_threshold" or "dependency_aware" => $"threshold={st.Threshold}",
                 "fast_dllm_factor" => $"factor={st.Factor}",
                 _ => $"steps={st.Steps}",
@@ -141,7 +159,13 @@ public static class TrapCommand
         // Prompts: lines spread over the file, so they are not all from one scene.
         var lines = File.ReadAllLines(promptFile).Where(l => l.Trim().Length > 20).ToArray();
         var picked = Enumerable.Range(0, count).Select(i => lines[(int)((long)i * lines.Length / count)]);
-        var prompts = NaturalTextStudy.Prompts(loaded.Tokenizer, picked, count, 16);
+        // A model trained in a chat frame (train --sft-format qa) gets its prompts in that frame, as the probe does:
+        // the line's last 16 tokens, wrapped by the template.
+        var tok = loaded.Tokenizer;
+        var framed = loaded.ChatTemplate is { } chat
+            ? picked.Select(t => chat.Apply(tok.Decode(tok.Encode(t).TakeLast(16))))
+            : picked;
+        var prompts = NaturalTextStudy.Prompts(tok, framed, count, loaded.ChatTemplate is null ? 16 : 64);
         if (prompts.Max(p => p.Length) + genLength > loaded.Model.Config.MaxSequenceLength)
             throw new DlmException($"--natural-length {genLength} does not fit the model's context {loaded.Model.Config.MaxSequenceLength} after a 16-token prompt");
         // The judge of natural-text quality: the bundled stories260K teacher (exact likelihood).

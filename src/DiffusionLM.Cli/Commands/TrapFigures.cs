@@ -39,6 +39,36 @@ public static class TrapFigures
         plt.SavePng(path, 1000, 650);
     }
 
+    /// <summary>
+    /// The equal-NFE comparison: trap rate against network calls per sample for the threshold-style parallel
+    /// samplers (fast_dllm_threshold, fast_dllm_factor, dependency_aware) and the one-token-per-step baseline.
+    /// </summary>
+    public static void TrapRateByNfe(string path, string language, IReadOnlyList<TrapPoint> points, double predicted)
+    {
+        var plt = new Plot();
+        int c = 0;
+        foreach (var curve in points.Where(p => p.Curve is "fast_dllm_threshold" or "fast_dllm_factor" or "dependency_aware" or "low_confidence")
+                     .GroupBy(p => p.Curve))
+        {
+            var ordered = curve.OrderBy(p => p.Nfe).ToArray();
+            var s = plt.Add.Scatter(ordered.Select(p => p.Nfe).ToArray(), ordered.Select(p => p.TrapRate).ToArray());
+            s.LegendText = curve.Key;
+            s.Color = Palette[c++ % Palette.Length];
+            s.LineWidth = curve.Key is "dependency_aware" or "fast_dllm_threshold" ? 3 : 1.5f;
+            s.MarkerSize = 7;
+        }
+        var line = plt.Add.HorizontalLine(predicted);
+        line.LinePattern = LinePattern.Dashed;
+        line.Color = Colors.Black;
+        line.LegendText = $"product of marginals (exact): {predicted:F3}";
+        plt.Title($"Marginal trap on '{language}' at equal NFE (temperature 1)");
+        plt.XLabel("network calls per sample (NFE)");
+        plt.YLabel("invalid samples (fraction)");
+        plt.Axes.SetLimitsY(-0.02, 1.02);
+        plt.ShowLegend(Alignment.UpperRight);
+        plt.SavePng(path, 1000, 650);
+    }
+
     /// <summary>Quality against NFE on natural text: judge perplexity when there is a judge, else the duplicate rate.</summary>
     public static void Natural(string path, IReadOnlyList<NaturalPoint> points)
     {

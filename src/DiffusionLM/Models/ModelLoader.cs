@@ -5,7 +5,7 @@ namespace DiffusionLM.Models;
 /// <summary>A denoiser with its tokenizer, as loaded from a folder; disposing it frees the weights.</summary>
 public sealed record LoadedModel(IDenoiser Model, ITokenizer Tokenizer, string Folder) : IDisposable
 {
-    /// <summary>How the model expects a user turn to be wrapped (tokenizer_config.json's chat_template); null for models trained on plain text (ours).</summary>
+    /// <summary>How the model expects a user turn to be wrapped (tokenizer_config.json's chat_template); null for models trained on plain text.</summary>
     public IChatTemplate? ChatTemplate { get; init; }
 
     public void Dispose()
@@ -27,6 +27,8 @@ public static class ModelLoader
         if (Directory.Exists(dir) && Hf.HfModels.Family(dir) is not null) return Hf.HfModels.Load(dir);
         var (model, tokenizer) = Checkpoint.Load(dir);
         model.eval();
-        return new LoadedModel(model, tokenizer, dir);
+        // Our own checkpoints have a chat template only when trained in a frame (train --sft-format qa).
+        try { return new LoadedModel(model, tokenizer, dir) { ChatTemplate = Text.Chat.ChatTemplate.Load(dir) }; }
+        catch { model.Dispose(); throw; }
     }
 }

@@ -33,9 +33,11 @@ public sealed record SamplerSettings(
     public double? TOn { get; init; }
     public double? TOff { get; init; }
     public double? AlphaOn { get; init; }
-    /// <summary>dependency_aware: anchor tokens probed per call (0: none) and the error-budget rule.</summary>
+    /// <summary>dependency_aware: tokens probed per position (0: no probe), positions probed per call,
+    /// most independent anchors per step (0: no limit).</summary>
     public int? Candidates { get; init; }
-    public bool Budget { get; init; }
+    public int? Probes { get; init; }
+    public int? AnchorsPerStep { get; init; }
     /// <summary>gaussian samplers: Diffusion-LM's clamping, x̂_0 snapped to the nearest token embedding at every step.</summary>
     public bool Clamp { get; init; }
 }
@@ -70,8 +72,9 @@ public static class SamplerRegistry
         new("remdm", "ReMDM remasking, --remdm-strategy cap|rescale|conf|loop, --eta, --t-on, --t-off, --alpha-on",
             s => new RemdmSampler(Remdm(s, s.RemdmStrategy ?? RemdmOptions.Cap))),
         .. RemdmOptions.Strategies.Select(st => new Entry("remdm_" + st, $"ReMDM with strategy {st}", s => new RemdmSampler(Remdm(s, st)))),
-        new("dependency_aware", "parallel decoding that probes an anchor's tokens in the same call and commits what is confident given it (--threshold, --candidates)",
-            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9, s.Candidates ?? 4, s.Budget))),
+        new("dependency_aware", "parallel decoding that measures dependence by probing tokens in the same call and draws side by side only independent positions and what they determine (--threshold, --candidates, --probes, --anchors-per-step)",
+            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9,
+                s.Candidates ?? 8, s.Probes ?? 8, s.AnchorsPerStep ?? 0))),
         new("uniform_ancestral", "ancestral sampling for uniform-diffusion models: every token redrawn from p(x_s | x_t) at every step, --steps, --temperature",
             s => new UniformSampler(new UniformSamplerOptions(s.GenLength, s.Steps, s.Temperature)), Family: "uniform"),
         new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",

@@ -12,7 +12,9 @@ namespace DiffusionLM.Training;
 /// <param name="boundaries">SFT only: cut pairs at sentence ends (prompt = the text before a sentence end,
 /// answer = from the next non-blank token) instead of anywhere; null: anywhere.</param>
 /// <param name="minAnswer">SFT only: the shortest answer in tokens (before eos padding); answers are minAnswer..the rest of the window.</param>
-public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eosId, bool sft, SentenceBoundaries? boundaries = null, int minAnswer = 1)
+/// <param name="frame">SFT only: token ids put before and after every prompt (<see cref="QaFormat"/>); null: none.</param>
+public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eosId, bool sft, SentenceBoundaries? boundaries = null, int minAnswer = 1,
+    (int[] Prefix, int[] Suffix)? frame = null)
 {
     /// <summary>Shortest prompt of an SFT pair; prompts are 8..seqLen/4 tokens.</summary>
     public const int MinPrompt = 8;
@@ -43,8 +45,11 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
             // An SFT pair cut from running text: a prompt, a continuation of random length, then eos
             // to the end of the window. The eos padding is part of the answer (LLaDA's SFT), so the
             // model learns where answers end as well as what they say.
+            int[] prefix = frame?.Prefix ?? [], suffix = frame?.Suffix ?? [];
             int promptLen = rng.Next(MinPrompt, Math.Max(MinPrompt + 1, seqLen / 4 + 1));
-            int answerLen = rng.Next(Math.Min(minAnswer, seqLen - promptLen), seqLen - promptLen + 1);
+            // The answer gets what the prompt and its frame leave of the window.
+            int room = seqLen - promptLen - prefix.Length - suffix.Length;
+            int answerLen = rng.Next(Math.Min(minAnswer, room), room + 1);
             // The answer starts right after the prompt, or (sentence cuts) at the first non-blank token after it.
             int answerStart = start + promptLen;
             if (boundaries is { Count: > 0 })
@@ -58,10 +63,16 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
                 answerStart = Math.Max(boundaries.AnswerStarts[k], end);
                 answerLen = Math.Min(answerLen, tokens.Length - answerStart);
             }
+            // [prefix][prompt][suffix] is never masked; then the answer, then eos to the end of the window.
+            int head = prefix.Length + promptLen + suffix.Length;
             for (int j = 0; j < seqLen; j++)
             {
-                ids[r, j] = j < promptLen ? tokens[start + j] : j < promptLen + answerLen ? tokens[answerStart + j - promptLen] : eosId;
-                prompt![r, j] = j < promptLen;
+                ids[r, j] = j < prefix.Length ? prefix[j]
+                    : j < prefix.Length + promptLen ? tokens[start + j - prefix.Length]
+                    : j < head ? suffix[j - prefix.Length - promptLen]
+                    : j < head + answerLen ? tokens[answerStart + j - head]
+                    : eosId;
+                prompt![r, j] = j < head;
             }
         }
         return new TrainingBatch(tensor(ids), prompt is null ? null : tensor(prompt));
@@ -72,7 +83,8 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
     /// evenly spaced windows of the validation split, or (SFT) pairs drawn from it with a fixed seed,
     /// so that an SFT model is validated on the task it is trained on.
     /// </summary>
-    public static IReadOnlyList<TrainingBatch> ValidationBatches(int[] tokens, int seqLen, int count, int eosId, bool sft, long seed, SentenceBoundaries? boundaries = null, int minAnswer = 1)
+    public static IReadOnlyList<TrainingBatch> ValidationBatches(int[] tokens, int seqLen, int count, int eosId, bool sft, long seed, SentenceBoundaries? boundaries = null, int minAnswer = 1,
+        (int[] Prefix, int[] Suffix)? frame = null)
     {
         const int chunk = 16;
         count = Math.Max(1, count);
@@ -82,7 +94,7 @@ public sealed class BatchSampler(int[] tokens, int seqLen, int batchSize, int eo
             for (int done = 0, i = 0; done < count; done += chunk, i++)
             {
                 using var g = StepGenerator(seed, -2 - i, 3);
-                batches.Add(new BatchSampler(tokens, seqLen, Math.Min(chunk, count - done), eosId, sft: true, boundaries, minAnswer).Draw(g).Detached());
+                batches.Add(new BatchSampler(tokens, seqLen, Math.Min(chunk, count - done), eosId, sft: true, boundaries, minAnswer, frame).Draw(g).Detached());
             }
             return batches;
         }

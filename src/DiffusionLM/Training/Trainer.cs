@@ -59,8 +59,11 @@ public sealed class Trainer
         if (opts.MinAnswer != 1 && !opts.Sft) throw new DlmException("--min-answer needs --sft");
         if (opts.MinAnswer < 1 || opts.MinAnswer >= seqLen - BatchSampler.MinPrompt)
             throw new DlmException($"--min-answer {opts.MinAnswer} must be between 1 and {seqLen - BatchSampler.MinPrompt - 1} for --seq-len {seqLen}");
-        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts, opts.MinAnswer);
-        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation), opts.MinAnswer);
+        if (opts.SftFormat is not ("plain" or QaFormat.Name)) throw new DlmException($"--sft-format \"{opts.SftFormat}\" is unknown (expected plain or qa)");
+        if (opts.SftFormat == QaFormat.Name && !opts.Sft) throw new DlmException("--sft-format qa needs --sft");
+        (int[], int[])? frame = opts.SftFormat == QaFormat.Name ? QaFormat.Tokens(tokenizer) : null;
+        var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts, opts.MinAnswer, frame);
+        var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation), opts.MinAnswer, frame);
         using var _valBatches = new DisposeAll(valBatches);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
         if (saved is not null)
@@ -89,6 +92,7 @@ public sealed class Trainer
             Checkpoint.Save(outDir, model, tokenizer, unigram, dir =>
             {
                 snapshot.Save(dir);
+                if (opts.SftFormat == QaFormat.Name) QaFormat.WriteChatTemplate(dir);
                 SafeTensors.Save(Path.Combine(dir, TrainingState.OptimizerFile), optimizer.StateTensors());
             });
         }

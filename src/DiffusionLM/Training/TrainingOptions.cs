@@ -28,6 +28,8 @@ public sealed record TrainingOptions
     [JsonPropertyName("sft_cut")] public string SftCut { get; init; } = "any";
     /// <summary>SFT: the shortest answer before its eos padding, in tokens.</summary>
     [JsonPropertyName("min_answer")] public int MinAnswer { get; init; } = 1;
+    /// <summary>SFT: "plain" (prompt then answer) or "qa" ("Q: prompt\nA:" then answer; see <see cref="QaFormat"/>).</summary>
+    [JsonPropertyName("sft_format")] public string SftFormat { get; init; } = "plain";
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
 }

@@ -58,4 +58,36 @@ public class SentenceCutTests
         using var again = sampler.Draw(g2);
         Assert.Equal(rows, again.Ids.data<long>().ToArray());
     }
+
+    [Fact]
+    public void Qa_frame_wraps_every_prompt_and_the_saved_template_renders_the_same_text()
+    {
+        var tok = Tokenizer();
+        var text = string.Concat(Enumerable.Repeat(Text + ". ", 20));
+        var ids = tok.Encode(text);
+        var frame = QaFormat.Tokens(tok);
+        var sampler = new BatchSampler(ids, 60, 8, tok.Special.EosId, sft: true, SentenceBoundaries.Find(tok, ids), minAnswer: 10, frame);
+        using var g = new torch.Generator(5);
+        using var batch = sampler.Draw(g);
+        var rows = batch.Ids.data<long>().ToArray();
+        var prompt = batch.PromptMask!.data<bool>().ToArray();
+        for (int r = 0; r < 8; r++)
+        {
+            int p = Enumerable.Range(0, 60).Count(j => prompt[r * 60 + j]);
+            var row = rows.Skip(r * 60).Take(60).Select(i => (int)i).ToArray();
+            Assert.Equal(frame.Prefix, row[..frame.Prefix.Length]);
+            Assert.Equal(frame.Suffix, row[(p - frame.Suffix.Length)..p]);
+            // The frame is part of the prompt: never masked, and the answer follows "A:" at once.
+            Assert.All(Enumerable.Range(0, p), j => Assert.True(prompt[r * 60 + j]));
+            Assert.EndsWith("\nA:", tok.Decode(row[..p]));
+        }
+        using var dir = new TempFolder();
+        QaFormat.WriteChatTemplate(dir.Path);
+        var template = DiffusionLM.Text.Chat.ChatTemplate.Load(dir.Path)!;
+        Assert.Equal("Q: Why not?\nA:", template.Apply("Why not?"));
+        // The rendered prompt tokenizes into the training frame: prefix, the words, suffix.
+        var rendered = tok.Encode(template.Apply("Why not?"));
+        Assert.Equal(frame.Prefix, rendered[..frame.Prefix.Length]);
+        Assert.Equal(frame.Suffix, rendered[^frame.Suffix.Length..]);
+    }
 }

@@ -12,10 +12,12 @@ public sealed record TrapSetting(string Sampler, string Curve, SamplerSettings S
 /// One measured point: over <paramref name="Samples"/> draws, the fraction outside the support, and the cost:
 /// <paramref name="Nfe"/> = mean over samples of the steps that committed something to that sample (what the
 /// sample would cost alone: a batched run calls the network until its slowest row is done),
-/// <paramref name="TokensPerStep"/> = length / Nfe, and the batched run's network calls.
+/// <paramref name="TokensPerStep"/> = length / Nfe, the batched run's network calls, and the compute:
+/// <paramref name="RowsPerSample"/> = sequences the network evaluated per sample (the batched calls; more than
+/// the calls for dependency_aware, whose calls carry probe copies).
 /// </summary>
 public sealed record TrapPoint(string Sampler, string Curve, double TokensPerStep, double TrapRate, double Nfe,
-    int Samples, int Invalid, int BatchNfe, string Example);
+    int Samples, int Invalid, int BatchNfe, string Example, double RowsPerSample);
 
 /// <summary>The exact product-of-marginals prediction for a model: one call on bos + all masks.</summary>
 public sealed record MarginalPrediction(double[][] Marginals, double ValidProbability, double OffWordMass)
@@ -63,7 +65,7 @@ public static class TrapExperiment
         for (int w = 0; w < wordTokens.Length; w++) tokenToWord[wordTokens[w]] = w;
         using var g = new Generator(seed);
         int invalid = 0, batchNfe = 0;
-        double rowSteps = 0;
+        double rowSteps = 0, rowsEvaluated = 0;
         string example = "";
         for (int done = 0; done < samples; done += batch)
         {
@@ -71,6 +73,7 @@ public static class TrapExperiment
             var prompts = Enumerable.Range(0, n).Select(_ => prompt).ToArray();
             var result = sampler.Generate(model, prompts, g);
             batchNfe = Math.Max(batchNfe, result.Nfe);
+            rowsEvaluated += sampler is DependencyAwareSampler dep ? dep.RowsEvaluated : (double)result.Nfe * n;
             var stepsPerRow = new int[n];
             foreach (var step in result.Trace)
                 foreach (int row in step.Commits.Select(c => c.Row).Distinct()) stepsPerRow[row]++;
@@ -86,7 +89,8 @@ public static class TrapExperiment
             }
         }
         double nfe = rowSteps / samples;
-        return new TrapPoint(setting.Sampler, setting.Curve, language.Length / nfe, (double)invalid / samples, nfe, samples, invalid, batchNfe, example);
+        return new TrapPoint(setting.Sampler, setting.Curve, language.Length / nfe, (double)invalid / samples, nfe, samples, invalid, batchNfe,
+            example, rowsEvaluated / samples);
     }
 
     /// <summary>
@@ -104,9 +108,17 @@ public static class TrapExperiment
             foreach (int st in steps) list.Add(new(name, name, s0 with { Steps = st }));
         foreach (int st in quick ? [2 * length, length] : new[] { 4 * length, 2 * length, length, Math.Max(1, length / 2), 1 })
             list.Add(new("remdm_cap", "remdm_cap", s0 with { Steps = st, Eta = 0.05 }));
-        foreach (double t in thresholds) list.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
+        // Extra thresholds between 0.4 and 0.2 fill the NFE range where the threshold sampler jumps from one
+        // token per step to several (its all-mask confidences lie there), for comparisons at equal NFE.
+        double[] fine = quick ? [] : [0.36, 0.33, 0.3, 0.27, 0.25];
+        foreach (double t in thresholds.Concat(fine).Distinct().OrderDescending())
+            list.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
         foreach (double f in factors) list.Add(new("fast_dllm_factor", "fast_dllm_factor", s0 with { Factor = f }));
         foreach (double t in thresholds) list.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = t }));
+        // One or two independent anchors per step: slower settings, so that its NFE range overlaps the threshold sampler's.
+        if (!quick)
+            foreach (int a in new[] { 1, 2 })
+                list.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = 0.9, AnchorsPerStep = a }));
         return list;
     }
 }
