@@ -26,6 +26,7 @@ public static class Program
             ProbeCommand.Create(),
             TeacherCorpusCommand.Create(),
             ScoreCommand.Create(),
+            AuditCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);

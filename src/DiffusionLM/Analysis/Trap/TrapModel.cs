@@ -7,16 +7,17 @@ using static TorchSharp.torch;
 
 namespace DiffusionLM.Analysis.Trap;
 
-/// <summary>How a trap model is trained: a small masked-diffusion LM on whole sentences.</summary>
+/// <summary>How a trap model is trained: a small diffusion LM of one family (<paramref name="Process"/>) on whole sentences.</summary>
 public sealed record TrapTrainingOptions(
     int Sentences = 4000, int Steps = 400, int BatchSize = 64, double LearningRate = 3e-3,
-    int DModel = 64, int Layers = 2, int Heads = 4, long Seed = 0);
+    int DModel = 64, int Layers = 2, int Heads = 4, long Seed = 0, string Process = DiffusionProcesses.Masked);
 
 /// <summary>
 /// Trains a denoiser on a trap language. The corpus (one sentence per line, also written as text so that
 /// <c>dlm train</c> can use it) is tokenized with a byte-level BPE large enough that every word is one
 /// token; each training sequence is bos followed by one sentence (the bos is never masked, as an SFT
-/// prompt), so the model sees exactly the sentences and learns p(word | visible words) by the masked ELBO.
+/// prompt), so the model sees exactly the sentences and learns p(word | visible words) by its family's objective
+/// (<see cref="TrapTrainingOptions.Process"/>: masked, uniform or gaussian, the objective <c>dlm train --process</c> uses).
 /// </summary>
 public static class TrapModel
 {
@@ -69,10 +70,14 @@ public static class TrapModel
             DModel = o.DModel, NLayers = o.Layers, NHeads = o.Heads, NKvHeads = o.Heads, MlpHiddenSize = o.DModel * 4,
             VocabSize = tokenizer.VocabSize, MaxSequenceLength = seqLen, MaskTokenId = tokenizer.Special.MaskId,
             EosTokenId = tokenizer.Special.EosId, PadTokenId = tokenizer.Special.PadId, BosTokenId = tokenizer.Special.BosId,
+            Process = o.Process,
         };
+        // The gaussian family's denoiser reads noisy embeddings and must know the noise level (as Preset.ToConfig sets it).
+        if (o.Process == DiffusionProcesses.Gaussian)
+            config = config with { TimeConditioning = true, EmbeddingDim = o.DModel, SigmaMin = 1.0, SigmaMax = 100.0 };
         config.Validate("trap model");
         var model = new LladaModel(config, BatchSampler.StepGenerator(o.Seed, -1, 1));
-        var process = new MaskedProcess(new LinearMaskSchedule(), config.MaskTokenId);
+        var process = DiffusionProcesses.Objective(config, model);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))) { WeightDecay = 0.0 };
         var schedule = new LearningRateSchedule(o.LearningRate, Math.Max(1, o.Steps / 20), o.Steps);
         model.train();
@@ -93,7 +98,7 @@ public static class TrapModel
             optimizer.ZeroGrad();
             var loss = process.Loss(model, batch, g);
             double value = loss.item<float>();
-            if (!double.IsFinite(value)) throw new DlmException($"trap model training diverged at step {step} (loss {value})");
+            if (!double.IsFinite(value)) throw new DlmException($"{o.Process} trap model training diverged at step {step} (loss {value})");
             loss.backward();
             optimizer.ClipGradients(1.0);
             optimizer.Step(schedule.At(step));
