@@ -5,8 +5,8 @@ namespace DiffusionLM.Training;
 /// <summary>
 /// Where an SFT pair may be cut so that it looks like a question and its answer: the prompt ends with a
 /// sentence (its last token ends in '.', '?' or '!', possibly followed by closing quotes or brackets) and the
-/// answer starts at the next token that is not pure whitespace. Cutting anywhere instead teaches a model
-/// that what follows a finished sentence is a newline or a space — and then a probe of "prompt + masks"
+/// answer starts at its first word: the next token that is not whitespace or an opening quotation mark.
+/// Cutting anywhere instead teaches a model that what follows a finished sentence is a newline or a space — and then a probe of "prompt + masks"
 /// sees layout, not content, next to the prompt.
 /// </summary>
 public sealed record SentenceBoundaries(int[] PromptEnds, int[] AnswerStarts)
@@ -30,11 +30,13 @@ public sealed record SentenceBoundaries(int[] PromptEnds, int[] AnswerStarts)
             var text = tokenizer.Decode([id]).TrimEnd('"', '\'', ')', ']', '”', '’');
             return endsSentence[id] = text.Length > 0 && text[^1] is '.' or '?' or '!';
         }
+        // Blanks and opening quotes before the first word: in the books an answer to a question is very often
+        // a line of dialogue, and a model trained on that predicts a quotation mark, not a word, after a question.
         bool IsBlank(int id)
         {
             if (blank.TryGetValue(id, out var v)) return v;
             var text = tokenizer.Decode([id]);
-            return blank[id] = text.Length > 0 && string.IsNullOrWhiteSpace(text);
+            return blank[id] = text.Length > 0 && text.All(c => char.IsWhiteSpace(c) || c is '"' or '\'' or '“' or '‘');
         }
         var ends = new List<int>();
         var starts = new List<int>();
