@@ -30,7 +30,7 @@ public sealed record ModelConfig
     [JsonPropertyName("causal")] public bool Causal { get; init; }
     /// <summary>Adds a sinusoidal embedding of the diffusion time to the token embeddings.</summary>
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
-    /// <summary>The forward process the model was trained with: "masked" (more families later).</summary>
+    /// <summary>The forward process the model was trained with: "masked", "uniform" or "gaussian" (see DiffusionProcesses).</summary>
     [JsonPropertyName("process")] public string Process { get; init; } = "masked";
     /// <summary>The noise schedule of the process: "linear" (LLaDA) or "loglinear" (MDLM).</summary>
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
