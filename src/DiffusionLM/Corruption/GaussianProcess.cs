@@ -50,11 +50,9 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
     public Tensor Loss(IDenoiser model, TrainingBatch batch, Generator g)
     {
         using var scope = NewDisposeScope();
-        var m = Continuous(model);
+        var (m, table, e) = Embed(model, batch.Ids);
         var ids = batch.Ids;
         long b = ids.shape[0], l = ids.shape[1];
-        var table = m.DiffusionEmbeddings();
-        var e = table.index_select(0, ids.flatten()).view(b, l, -1);
         var warp = m.TimeWarpState;
         var t = GaussianTimeWarp.SampleTimes(warp, b, g);
         var clean = batch.PromptMask ?? RandomPrefix(b, l, g);
@@ -71,6 +69,14 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
         if (warp is not null)
             GaussianTimeWarp.Update(warp, t.data<double>().ToArray(), perRow.detach().to_type(ScalarType.Float64).data<double>().ToArray());
         return perRow.mean().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The denoiser of embeddings, its normalised table E [V, D] and the clean sequence e = E[ids] [B, L, D].</summary>
+    static (IContinuousDenoiser Model, Tensor Table, Tensor Clean) Embed(IDenoiser model, Tensor ids)
+    {
+        var m = Continuous(model);
+        var table = m.DiffusionEmbeddings();
+        return (m, table, table.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1));
     }
 
     /// <summary>[B, L] bool: for a share <c>conditioningRate</c> of rows, a clean prefix of 1..L/2 positions (never the whole row).</summary>
@@ -110,11 +116,9 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
     public (Tensor Diffusion, Tensor Reconstruction, Tensor Prior) NegativeElboTerms(IDenoiser model, TrainingBatch batch, Generator g)
     {
         using var scope = NewDisposeScope();
-        var m = Continuous(model);
+        var (m, table, e) = Embed(model, batch.Ids);
         var ids = batch.Ids;
         long b = ids.shape[0], l = ids.shape[1];
-        var table = m.DiffusionEmbeddings();
-        var e = table.index_select(0, ids.flatten()).view(b, l, -1);
         var clean = batch.PromptMask;
         var u = rand(1, dtype: ScalarType.Float64, generator: g);
         var t = (u + arange(b, dtype: ScalarType.Float64) / b).remainder(1.0);
@@ -179,9 +183,8 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
     public (Tensor Logits, Tensor Corrupted) DenoiseAt(IDenoiser model, Tensor x0, double t, Tensor? protectedMask, Generator g)
     {
         using var scope = NewDisposeScope();
-        var m = Continuous(model);
+        var (m, _, e) = Embed(model, x0);
         long b = x0.shape[0], l = x0.shape[1];
-        var e = m.DiffusionEmbeddings().index_select(0, x0.flatten()).view(b, l, -1);
         var times = full(new long[] { b }, t, dtype: ScalarType.Float64);
         var xt = Noise(e, times, protectedMask, g);
         var logits = m.LogitsFromNoisy(xt, times.to_type(ScalarType.Float32), null, protectedMask);

@@ -90,16 +90,8 @@ public static class ProbeFigures
         int prompts = r.Prompts.Count, n = r.Options.Masks;
         var data = new double[prompts, n];
         for (int p = 0; p < prompts; p++) for (int i = 0; i < n; i++) data[p, i] = r.Prompts[p].Entropy[i];
-        var plot = new Plot();
-        var hm = plot.Add.Heatmap(data);
-        hm.Colormap = new ScottPlot.Colormaps.Viridis();
         // Cell (p, i) centred on x = i + 1 (position), y = p (prompt index, 0 at the bottom).
-        hm.FlipVertically = true;
-        hm.Extent = new CoordinateRect(0.5, n + 0.5, -0.5, prompts - 0.5);
-        var bar = plot.Add.ColorBar(hm);
-        bar.Label = "entropy (nats)";
-        plot.Axes.SetLimits(0.5, n + 0.5, -0.5, prompts - 0.5);
-        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        var plot = PositionHeatmap(data, n, prompts, "entropy (nats)");
         plot.Title($"Entropy of p(x_i | prompt, {n} masks) for {prompts} prompts");
         plot.XLabel("masked position i (distance from the prompt)");
         plot.YLabel("prompt (index in probe.json)");
@@ -145,21 +137,30 @@ public static class ProbeFigures
         int steps = s.MeanEntropy.Length, n = r.Options.Masks;
         var data = new double[steps, n];
         for (int j = 0; j < steps; j++) for (int i = 0; i < n; i++) data[j, i] = s.MeanEntropy[j][i].Mean;
-        var plot = new Plot();
-        var hm = plot.Add.Heatmap(data);
-        hm.Colormap = new ScottPlot.Colormaps.Viridis();
-        hm.NaNCellColor = Colors.White;
         // Row j (steps done) centred on y = j, step 0 at the bottom.
-        hm.FlipVertically = true;
-        hm.Extent = new CoordinateRect(0.5, n + 0.5, -0.5, steps - 0.5);
-        var bar = plot.Add.ColorBar(hm);
-        bar.Label = "mean entropy of still-masked positions (nats)";
-        plot.Axes.SetLimits(0.5, n + 0.5, -0.5, steps - 0.5);
-        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        var plot = PositionHeatmap(data, n, steps, "mean entropy of still-masked positions (nats)");
         plot.Title($"Stepwise probe: {s.Options.Sampler}, {steps} steps; white = committed in every prompt");
         plot.XLabel("masked position i (distance from the prompt)");
         plot.YLabel("denoising steps done (0 = single pass)");
         plot.SavePng(path, 1200, 800);
+    }
+
+    /// <summary>
+    /// A rows × positions heatmap: cell (r, i) centred on x = i + 1, y = r (row 0 at the bottom), Viridis,
+    /// NaN cells white, integer row ticks, a colour bar with <paramref name="label"/>.
+    /// </summary>
+    static Plot PositionHeatmap(double[,] data, int positions, int rows, string label)
+    {
+        var plot = new Plot();
+        var hm = plot.Add.Heatmap(data);
+        hm.Colormap = new ScottPlot.Colormaps.Viridis();
+        hm.NaNCellColor = Colors.White;
+        hm.FlipVertically = true;
+        hm.Extent = new CoordinateRect(0.5, positions + 0.5, -0.5, rows - 0.5);
+        plot.Add.ColorBar(hm).Label = label;
+        plot.Axes.SetLimits(0.5, positions + 0.5, -0.5, rows - 0.5);
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        return plot;
     }
 
     static void Band(Plot plot, Interval[] values, string label, Color color)

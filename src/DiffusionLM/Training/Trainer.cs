@@ -30,6 +30,13 @@ public sealed class Trainer
         if (opts.Steps is null == opts.Minutes is null) throw new DlmException("give exactly one of --steps N or --minutes M");
         if (opts.Steps is <= 0 || opts.Minutes is <= 0) throw new DlmException("--steps and --minutes must be positive");
         DiffusionProcesses.Validate(opts.Process);
+        if (opts.SftCut is not ("any" or "sentence")) throw new DlmException($"--sft-cut \"{opts.SftCut}\" is unknown (expected any or sentence)");
+        if (opts.SftCut == "sentence" && !opts.Sft) throw new DlmException("--sft-cut sentence needs --sft");
+        if (opts.MinAnswer != 1 && !opts.Sft) throw new DlmException("--min-answer needs --sft");
+        if (opts.MinAnswer < 1 || opts.MinAnswer >= seqLen - BatchSampler.MinPrompt)
+            throw new DlmException($"--min-answer {opts.MinAnswer} must be between 1 and {seqLen - BatchSampler.MinPrompt - 1} for --seq-len {seqLen}");
+        if (opts.SftFormat is not ("plain" or QaFormat.Name)) throw new DlmException($"--sft-format \"{opts.SftFormat}\" is unknown (expected plain or qa)");
+        if (opts.SftFormat == QaFormat.Name && !opts.Sft) throw new DlmException("--sft-format qa needs --sft");
 
         var texts = TokenCorpus.ReadTexts(opts.Data);
         var hashes = texts.Select(t => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(t)))).ToArray();
@@ -51,16 +58,9 @@ public sealed class Trainer
         var corpus = TokenCorpus.Build(tokenizer, opts.Data, texts, seqLen + 1);
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
         var process = DiffusionProcesses.Objective(model.Config, model);
-        if (opts.SftCut is not ("any" or "sentence")) throw new DlmException($"--sft-cut \"{opts.SftCut}\" is unknown (expected any or sentence)");
-        if (opts.SftCut == "sentence" && !opts.Sft) throw new DlmException("--sft-cut sentence needs --sft");
         SentenceBoundaries? Cuts(int[] tokens) => opts.SftCut == "sentence" ? SentenceBoundaries.Find(tokenizer, tokens) : null;
         var trainCuts = Cuts(corpus.Train);
         if (trainCuts is { Count: 0 }) throw new DlmException("--sft-cut sentence: the training text has no sentence end ('.', '?' or '!')");
-        if (opts.MinAnswer != 1 && !opts.Sft) throw new DlmException("--min-answer needs --sft");
-        if (opts.MinAnswer < 1 || opts.MinAnswer >= seqLen - BatchSampler.MinPrompt)
-            throw new DlmException($"--min-answer {opts.MinAnswer} must be between 1 and {seqLen - BatchSampler.MinPrompt - 1} for --seq-len {seqLen}");
-        if (opts.SftFormat is not ("plain" or QaFormat.Name)) throw new DlmException($"--sft-format \"{opts.SftFormat}\" is unknown (expected plain or qa)");
-        if (opts.SftFormat == QaFormat.Name && !opts.Sft) throw new DlmException("--sft-format qa needs --sft");
         (int[], int[])? frame = opts.SftFormat == QaFormat.Name ? QaFormat.Tokens(tokenizer) : null;
         var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts, opts.MinAnswer, frame);
         var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation), opts.MinAnswer, frame);
