@@ -11,10 +11,10 @@ public sealed record CorruptionBenchOptions(
     int CurvePoints = 8, int ProbeOpenings = 64, int ProbeMasks = 48, long Seed = 0, bool SkipStories = false)
 {
     public int[] StorySampling => StoryStepCounts ?? [128, 32, 16];
-    public int[] HmmSampling => HmmStepCounts ?? [32, 16, 8];
+    public int[] HmmSampling => HmmStepCounts ?? [28, 14, 7];
 
     public static CorruptionBenchOptions Quick(string[] corruptions) => new(corruptions, HmmSteps: 60, StorySteps: 20, BatchSize: 16, StoryBatchSize: 4,
-        HmmStates: 8, HmmVocab: 10, HmmLength: 16, HeldOut: 16, Mc: 4, Samples: 8, StoryStepCounts: [16, 8], HmmStepCounts: [16, 8],
+        HmmStates: 8, HmmVocab: 10, HmmLength: 16, HeldOut: 16, Mc: 4, Samples: 8, StoryStepCounts: [16, 8], HmmStepCounts: [14, 7],
         StoryGenLength: 16, CurvePoints: 2, ProbeOpenings: 4, ProbeMasks: 8);
 
     public void Validate()

@@ -117,6 +117,37 @@ public class MaskedCorruptionTests
         Assert.True(terms.allclose(expected, rtol: 1e-5, atol: 1e-5));
     }
 
+    [Theory]
+    [InlineData(MaskedCorruptions.Positional)]
+    [InlineData(MaskedCorruptions.Spindle)]
+    [InlineData(MaskedCorruptions.Information)]
+    public void TheAuditsD1CurveReadsEachNewProcess(string name)
+    {
+        // D1 analytically: I(x_t; x_0) falls from H(x_0) at t → 0 to 0 at t = 1, never rising.
+        var unigram = Counts.Select(c => (double)c / Counts.Sum()).ToArray();
+        using var g = new Generator(1);
+        var times = Enumerable.Range(1, 20).Select(k => k / 20.0).ToArray();
+        var info = InformationCurve.Analytic(Make(name), times, unigram, g);
+        double h = MaskedProcess.Entropy(unigram);
+        Assert.All(info.Zip(info.Skip(1)), p => Assert.True(p.Second <= p.First + 1e-12, $"{name}: {p.First} then {p.Second}"));
+        Assert.InRange(info[0], 0.5 * h, h);
+        Assert.Equal(0.0, info[^1], 9);
+    }
+
+    [Fact]
+    public void InformationMaskingsAnalyticInformationIsTheErasureFormula()
+    {
+        // A token v ∼ p erased with probability m(v) = t^λ(v): I = H(p) − Σ_v p(v)m(v) · H(p·m / Σ p·m).
+        var p = new[] { 0.0, 0.5, 0.3, 0.2 };
+        var process = new InformationMasking(0, [1.0, 2.0, 1.0, 0.5]);
+        double t = 0.4;
+        var m = new[] { 0, t * t, t, Math.Sqrt(t) };
+        double pm = p.Zip(m, (a, b) => a * b).Sum();
+        var post = p.Zip(m, (a, b) => a * b / pm).ToArray();
+        using var g = new Generator(1);
+        Assert.Equal(MaskedProcess.Entropy(p) - pm * MaskedProcess.Entropy(post), process.AnalyticInformation(t, p, g), 12);
+    }
+
     [Fact]
     public void BellTimesFollowBeta22()
     {
