@@ -24,6 +24,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(BenchLladaCommand.Create());
         cmd.Subcommands.Add(BenchTeacherCommand.Create());
         cmd.Subcommands.Add(BenchQualityCommand.Create());
+        cmd.Subcommands.Add(BenchCorruptionCommand.Create());
         cmd.SetAction(r => Io.Guard(() =>
         {
             int reps = Math.Max(1, r.GetValue(repeats));

@@ -28,6 +28,7 @@ public static class TrainCommand
         var mlp = new Option<int?>("--mlp") { Description = "SwiGLU hidden size (default: the preset's)" };
         var schedule = new Option<string>("--schedule") { Description = "masking schedule: linear (LLaDA, α_t = 1 − t) or loglinear (MDLM)", DefaultValueFactory = _ => "linear" };
         var process = new Option<string>("--process") { Description = "diffusion family: masked (absorbing [MASK], LLaDA/MDLM), uniform (tokens redrawn uniformly, D3PM/UDLM) or gaussian (noise on normalised embeddings, CDCD)", DefaultValueFactory = _ => "masked" };
+        var corruption = new Option<string>("--corruption") { Description = "with --process masked: uniform (LLaDA), cart (Dream's loss weights), spindle (DiffusionBERT), positional (far from the prompt masked earlier), bell_t (bell-shaped t) or information (the rate follows the information a token carries); README lists the formulas", DefaultValueFactory = _ => "uniform" };
         var sft = new Option<bool>("--sft") { Description = "SFT-style pairs: a prompt that is never masked, a continuation of random length, eos padding that is part of the answer" };
         var sftCut = new Option<string>("--sft-cut") { Description = "with --sft: cut pairs at any token, or at sentence ends (prompt ends with . ? or !, the answer starts at the next word): what a question-and-answer probe expects", DefaultValueFactory = _ => "any" };
         var minAnswer = new Option<int>("--min-answer") { Description = "with --sft: the shortest answer in tokens before its eos padding (answer lengths are uniform from this to the rest of the window)", DefaultValueFactory = _ => 1 };
@@ -39,7 +40,7 @@ public static class TrainCommand
 
         var cmd = new Command("train", "Train a diffusion LM (masked, uniform or gaussian) on text files. Ctrl-C saves a checkpoint; --resume continues it.")
         {
-            data, outDir, preset, initFrom, dModel, layers, heads, kvHeads, mlp, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery, threads,
+            data, outDir, preset, initFrom, dModel, layers, heads, kvHeads, mlp, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, corruption, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery, threads,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -48,7 +49,7 @@ public static class TrainCommand
                 Data = r.GetValue(data)!.Select(Path.GetFullPath).ToArray(),
                 Preset = r.GetValue(preset)!, Steps = r.GetValue(steps), Minutes = r.GetValue(minutes), Seed = r.GetValue(seed),
                 BatchSize = r.GetValue(batch), SeqLen = r.GetValue(seqLen), LearningRate = r.GetValue(lr), VocabSize = r.GetValue(vocab),
-                Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Process = r.GetValue(process)!, Sft = r.GetValue(sft), SftCut = r.GetValue(sftCut)!, MinAnswer = r.GetValue(minAnswer), SftFormat = r.GetValue(sftFormat)!, TimeConditioning = r.GetValue(timeCond),
+                Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Process = r.GetValue(process)!, Corruption = r.GetValue(corruption)!, Sft = r.GetValue(sft), SftCut = r.GetValue(sftCut)!, MinAnswer = r.GetValue(minAnswer), SftFormat = r.GetValue(sftFormat)!, TimeConditioning = r.GetValue(timeCond),
                 EvalInterval = r.GetValue(evalEvery), SaveInterval = r.GetValue(saveEvery),
                 InitFrom = r.GetValue(initFrom) is string init ? Path.GetFullPath(init) : null,
                 DModel = r.GetValue(dModel), Layers = r.GetValue(layers), Heads = r.GetValue(heads), KvHeads = r.GetValue(kvHeads), Mlp = r.GetValue(mlp),

@@ -59,13 +59,15 @@ public static class DiffusionProcesses
     /// The objective a model of this config trains with. <paramref name="model"/> is needed only where the
     /// objective measures the model itself outside Loss/NegativeElbo/DenoiseAt: the gaussian process's
     /// <see cref="IDiffusionObjective.AnalyticInformation"/> is over the model's embedding table.
+    /// <paramref name="unigram"/> (the training split's token counts, a checkpoint's unigram.json) is needed by the
+    /// masked corruptions whose rates follow token frequencies (spindle, information).
     /// </summary>
-    public static IDiffusionObjective Objective(ModelConfig config, IDenoiser? model = null)
+    public static IDiffusionObjective Objective(ModelConfig config, IDenoiser? model = null, long[]? unigram = null)
     {
         Validate(config.Process);
         return config.Process switch
         {
-            Masked => new MaskedProcess(MaskSchedule.FromName(config.Schedule), config.MaskTokenId),
+            Masked => Masking.MaskedCorruptions.Create(config.MaskedCorruption, MaskSchedule.FromName(config.Schedule), config.MaskTokenId, config.VocabSize, unigram),
             Uniform => UniformProcess.ForModel(config),
             Gaussian => GaussianProcess.ForModel(config, model),
             _ => throw new DlmException($"unknown process \"{config.Process}\""),

@@ -22,6 +22,12 @@ public sealed record TrainingBatch(Tensor Ids, Tensor? PromptMask = null) : IDis
     }
 }
 
+/// <summary>How <see cref="MaskedProcess"/> weights a masked token's cross-entropy in its training loss.</summary>
+public enum MaskedLossWeighting { Elbo, Cart }
+
+/// <summary>Where <see cref="MaskedProcess"/> draws the training loss's t.</summary>
+public enum MaskedTimeSampling { Uniform, Bell }
+
 /// <summary>The corrupted batch: x_t, which positions were masked, the time of each row.</summary>
 public sealed record MaskedSample(Tensor Noisy, Tensor Masked, Tensor Time);
 
@@ -32,7 +38,17 @@ public sealed record MaskedSample(Tensor Noisy, Tensor Masked, Tensor Time);
 /// </summary>
 public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps = 1e-3) : IForwardProcess, IDiffusionObjective
 {
-    public string Name => "masked";
+    public string Name => DiffusionProcesses.Masked;
+
+    /// <summary>How the training loss weights a masked token: the ELBO's −α'/(1 − α), or Dream's CART weight.</summary>
+    public MaskedLossWeighting Weighting { get; init; } = MaskedLossWeighting.Elbo;
+    /// <summary>Where the training loss draws t: uniformly (the ELBO) or from a bell (<see cref="Masking.BellTime"/>).</summary>
+    public MaskedTimeSampling TimeSampling { get; init; } = MaskedTimeSampling.Uniform;
+    /// <summary>The name in <see cref="Masking.MaskedCorruptions"/>: uniform, cart or bell_t.</summary>
+    public string Corruption => Weighting == MaskedLossWeighting.Cart ? Masking.MaskedCorruptions.Cart
+        : TimeSampling == MaskedTimeSampling.Bell ? Masking.MaskedCorruptions.BellT : Masking.MaskedCorruptions.Uniform;
+    /// <summary>True when <see cref="Loss"/> is the ELBO itself; cart and bell_t train on a reweighted surrogate.</summary>
+    public bool TrainsOnBound => Weighting == MaskedLossWeighting.Elbo && TimeSampling == MaskedTimeSampling.Uniform;
 
     public MaskSchedule Schedule { get; } = schedule;
     public int MaskId { get; } = maskId;
@@ -43,13 +59,17 @@ public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps 
     /// Low-variance times for a batch (MDLM's antithetic sampling): one u ~ U[0,1), row i gets
     /// (u + i/B) mod 1, so the batch covers [0,1) evenly; then mapped onto (eps, 1].
     /// </summary>
-    public Tensor SampleTimes(long batch, Generator g)
+    public Tensor SampleTimes(long batch, Generator g) => SampleTimes(batch, g, TimeSampling);
+
+    Tensor SampleTimes(long batch, Generator g, MaskedTimeSampling sampling)
     {
         using var scope = NewDisposeScope();
         var u = rand(1, dtype: ScalarType.Float64, generator: g);
         var strat = (u + arange(batch, dtype: ScalarType.Float64) / batch).remainder(1.0);
         // 1 − strat ∈ (0, 1], so the upper end t = 1 (everything masked) is reachable and t = eps is not below.
-        var t = Eps + (1.0 - Eps) * (1.0 - strat);
+        var unit = 1.0 - strat;
+        if (sampling == MaskedTimeSampling.Bell) unit = Masking.BellTime.Quantile(unit);
+        var t = Eps + (1.0 - Eps) * unit;
         return t.MoveToOuterDisposeScope();
     }
 
@@ -105,15 +125,22 @@ public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps 
     /// The ELBO training loss of a batch, as a scalar with gradient: Σ_rows Σ_masked w(t)·CE / n_row / B,
     /// where n_row is the row's number of corruptible tokens.
     /// </summary>
-    public Tensor Loss(IDenoiser model, TrainingBatch batch, Generator g)
+    public Tensor Loss(IDenoiser model, TrainingBatch batch, Generator g) => Objective(model, batch, g, Weighting, TimeSampling);
+
+    /// <summary>The ELBO itself (uniform t, −α'/(1 − α) weights), whatever the training loss reweights: the bound `eval` reports.</summary>
+    public Tensor NegativeElbo(IDenoiser model, TrainingBatch batch, Generator g) => Objective(model, batch, g, MaskedLossWeighting.Elbo, MaskedTimeSampling.Uniform);
+
+    Tensor Objective(IDenoiser model, TrainingBatch batch, Generator g, MaskedLossWeighting weighting, MaskedTimeSampling sampling)
     {
         using var scope = NewDisposeScope();
         long b = batch.Ids.shape[0];
-        var t = SampleTimes(b, g);
+        var t = SampleTimes(b, g, sampling);
         var sample = Corrupt(batch.Ids, t, batch.PromptMask, g);
         var logits = model.Logits(sample.Noisy, time: model.Config.TimeConditioning ? t.to_type(ScalarType.Float32) : null);
         var ce = nn.functional.cross_entropy(logits.flatten(0, 1), batch.Ids.flatten(), reduction: nn.Reduction.None).view(batch.Ids.shape);
-        var weights = ElboWeights(t).to_type(ScalarType.Float32).view(-1, 1);
+        var weights = weighting == MaskedLossWeighting.Cart
+            ? Masking.CartWeights.Compute(sample.Masked).to_type(ScalarType.Float32)
+            : ElboWeights(t).to_type(ScalarType.Float32).view(-1, 1);
         var corruptible = batch.PromptMask is null
             ? full(new long[] { b }, (float)batch.Ids.shape[1], dtype: ScalarType.Float32)
             : batch.PromptMask.logical_not().sum(1, type: ScalarType.Float32);

@@ -32,6 +32,13 @@ public sealed record ModelConfig
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
     /// <summary>The forward process the model was trained with: "masked", "uniform" or "gaussian" (see DiffusionProcesses).</summary>
     [JsonPropertyName("process")] public string Process { get; init; } = "masked";
+    /// <summary>
+    /// The masked process's corruption (Corruption/Masking/MaskedCorruptions): null or "uniform" is LLaDA's; "cart",
+    /// "spindle", "positional", "bell_t" or "information" otherwise. Absent from config.json when null.
+    /// </summary>
+    [JsonPropertyName("corruption"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Corruption { get; init; }
+    /// <summary>The corruption of a masked model, "uniform" when none is recorded.</summary>
+    [JsonIgnore] public string MaskedCorruption => Corruption ?? "uniform";
     /// <summary>The noise schedule of the process: "linear" (LLaDA) or "loglinear" (MDLM).</summary>
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
     /// <summary>
@@ -101,6 +108,9 @@ public sealed record ModelConfig
         Check(EosTokenId >= 0 && EosTokenId < VocabSize, "eos_token_id", $"must be a token id below vocab_size ({VocabSize})");
         Check(Schedule is "linear" or "loglinear", "schedule", "must be \"linear\" or \"loglinear\"");
         Check(Process is "masked" or "uniform" or "gaussian", "process", "must be \"masked\", \"uniform\" or \"gaussian\"");
+        Check(Corruption is null || Process == "masked", "corruption", "belongs to the masked process only");
+        Check(Corruption is null || Corruption is "uniform" or "cart" or "spindle" or "positional" or "bell_t" or "information", "corruption",
+            "must be one of uniform, cart, spindle, positional, bell_t, information");
         if (IsGaussian)
         {
             // The denoiser of noisy embeddings must know the noise level: without it x_t at σ = 1 and σ = 100 look alike.

@@ -35,6 +35,8 @@ public static class InitialModels
         if (o.DModel is not null || o.Layers is not null || o.Heads is not null || o.KvHeads is not null || o.Mlp is not null)
             throw new DlmException("--init-from keeps its model's size; drop --d-model/--layers/--heads/--kv-heads/--mlp");
         if (o.Process != "masked") throw new DlmException($"--init-from makes a masked denoiser (Dream-style), not --process {o.Process}");
+        if (o.Corruption != Corruption.Masking.MaskedCorruptions.Uniform)
+            throw new DlmException($"--init-from trains with the uniform corruption (Dream's); --corruption {o.Corruption} is not supported with it");
         if (o.TimeConditioning) throw new DlmException("--init-from: the causal model has no time input; drop --time-conditioning");
         var (teacher, tokenizer) = Checkpoint.Load(dir);
         using var _ = teacher;

@@ -30,6 +30,9 @@ public sealed class Trainer
         if (opts.Steps is null == opts.Minutes is null) throw new DlmException("give exactly one of --steps N or --minutes M");
         if (opts.Steps is <= 0 || opts.Minutes is <= 0) throw new DlmException("--steps and --minutes must be positive");
         DiffusionProcesses.Validate(opts.Process);
+        Corruption.Masking.MaskedCorruptions.Validate(opts.Corruption);
+        if (opts.Corruption != Corruption.Masking.MaskedCorruptions.Uniform && opts.Process != DiffusionProcesses.Masked)
+            throw new DlmException($"--corruption {opts.Corruption} needs --process masked");
         if (opts.SftCut is not ("any" or "sentence")) throw new DlmException($"--sft-cut \"{opts.SftCut}\" is unknown (expected any or sentence)");
         if (opts.SftCut == "sentence" && !opts.Sft) throw new DlmException("--sft-cut sentence needs --sft");
         if (opts.MinAnswer != 1 && !opts.Sft) throw new DlmException("--min-answer needs --sft");
@@ -54,7 +57,8 @@ public sealed class Trainer
             tokenizer = opts.Tokenizer is not null
                 ? DiffusionSpecials.Ensure(Checkpoint.LoadTokenizer(opts.Tokenizer), opts.Tokenizer)
                 : ByteLevelBpeTokenizer.Train(texts, opts.VocabSize);
-            var config = InitialModels.Shape(opts, preset).ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning, opts.Process);
+            var config = InitialModels.Shape(opts, preset).ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning, opts.Process)
+                with { Corruption = opts.Corruption == Corruption.Masking.MaskedCorruptions.Uniform ? null : opts.Corruption };
             model = new LladaModel(config, BatchSampler.StepGenerator(opts.Seed, -1, 1));
         }
         using var _model = model;
@@ -63,7 +67,7 @@ public sealed class Trainer
         Report(0, 0, double.NaN, null, 0, Stopwatch.StartNew(), 0, "tokenizing the corpus");
         var corpus = TokenCorpus.Build(tokenizer, opts.Data, files, seqLen + 1);
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
-        var process = DiffusionProcesses.Objective(model.Config, model);
+        var process = DiffusionProcesses.Objective(model.Config, model, unigram);
         SentenceBoundaries? Cuts(int[] tokens) => opts.SftCut == "sentence" ? SentenceBoundaries.Find(tokenizer, tokens) : null;
         var trainCuts = Cuts(corpus.Train);
         if (trainCuts is { Count: 0 }) throw new DlmException("--sft-cut sentence: the training text has no sentence end ('.', '?' or '!')");

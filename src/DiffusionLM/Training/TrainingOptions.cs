@@ -23,6 +23,8 @@ public sealed record TrainingOptions
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
     /// <summary>The diffusion family: masked (absorbing), uniform or gaussian (noise on embeddings).</summary>
     [JsonPropertyName("process")] public string Process { get; init; } = "masked";
+    /// <summary>The masked process's corruption (Corruption/Masking/MaskedCorruptions); "uniform" is LLaDA's.</summary>
+    [JsonPropertyName("corruption")] public string Corruption { get; init; } = "uniform";
     [JsonPropertyName("sft")] public bool Sft { get; init; }
     /// <summary>Where SFT pairs are cut: "any" token, or "sentence" ends (see <see cref="SentenceBoundaries"/>).</summary>
     [JsonPropertyName("sft_cut")] public string SftCut { get; init; } = "any";

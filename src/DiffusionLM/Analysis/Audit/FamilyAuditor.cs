@@ -30,7 +30,9 @@ public static class FamilyAuditor
         string process = model.Config.Process;
         DiffusionProcesses.Validate(process);
         if (heldOut.Length == 0) throw new DlmException($"{modelDir}: no held-out window to audit with");
-        var objective = DiffusionProcesses.Objective(model.Config, model);
+        // The frequency-aware masked corruptions (spindle, information) take their rates from the training counts.
+        var counts = Text.UnigramCounts.TryLoad(Path.Combine(modelDir, Models.Checkpoint.UnigramFile));
+        var objective = DiffusionProcesses.Objective(model.Config, model, counts);
         if (model is nn.Module m) m.eval();
 
         var stages = new Dictionary<string, double>();
