@@ -43,7 +43,7 @@ public static class QualityReport
         sb.AppendLine($"| teacher (exact) | 260,032 | judge's | {F(t.nll_per_token, "F3")} | {F(t.nll_per_char, "F4")} |");
         foreach (var m in r.models)
             sb.AppendLine($"| {m.name} | {m.parameters:N0} | {(m.judge_tokenizer ? "judge's (ids scored as written)" : "own (text re-tokenized by the judge)")} | " +
-                (m.held_out is { } h ? $"{F(h.nll_per_token, "F3")} ± {F(1.96 * h.standard_error, "F3")} | {F(h.nll_per_char, "F4")}" : "– | –") + " |");
+                (m.held_out is { } h ? $"{F(h.nll_per_token, "F3")} ± {F(1.96 * h.standard_error, "F4")} | {F(h.nll_per_char, "F4")}" : "– | –") + " |");
         sb.AppendLine();
         sb.AppendLine($"CPU: {r.cpu}, {r.threads} torch threads; seed {o.Seed}. Continuations are cut at their first end of story (<s> or eos) and scored given <s> + the opening.");
         return sb.ToString();
