@@ -77,7 +77,9 @@ public static class GenerateCommand
                     ?? throw new DlmException($"{loaded.Folder}: --chat needs a chat_template in {ChatTemplate.ConfigFile}");
                 promptText = template.Apply(promptText);
             }
-            var promptIds = tokenizer.Encode(promptText).Select(i => (long)i).ToArray();
+            // llama2.c's convention (run.c): a text starts with <s>; the story model learnt that <s> opens a story.
+            var promptIds = (tokenizer is Llama2cTokenizer ? tokenizer.Encode(promptText).Prepend(tokenizer.Special.BosId) : tokenizer.Encode(promptText))
+                .Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
             if (promptIds.Length + settings.GenLength > context)
                 throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");

@@ -15,14 +15,16 @@ public static class ProbeCommand
     public static Command Create()
     {
         var model = ModelLocator.ModelOption();
-        var prompts = new Option<string>("--prompts") { Description = "prompt file: .jsonl in any bundled shape (data/prompts/*.jsonl: \"turns\" → first turn; \"instruction\" (+ first instance's input)), or plain text, one prompt per line", Required = true };
+        var prompts = new Option<string?>("--prompts") { Description = $"prompt file: .jsonl in any bundled shape (data/prompts/*.jsonl: \"prompt\"; \"turns\" → first turn; \"instruction\" (+ first instance's input)), or plain text, one prompt per line; default: the bundled story openings ({BenchQualityCommand.DefaultOpenings})" };
         var limit = new Option<int?>("--limit") { Description = "probe only the first N prompts of the file" };
         var masks = new Option<int>("--masks") { Description = "N: mask tokens after every prompt (prompt + N must fit the model's context)", DefaultValueFactory = _ => 128 };
         var topK = new Option<int>("--top-k") { Description = "tokens listed per masked position", DefaultValueFactory = _ => 3 };
         var outDir = new Option<string?>("--out") { Description = "report folder (replaced atomically): probe.json, probe.csv, probe_prompts.csv, summary.md, figure2.png, entropy_heatmap.png, measures.png[, stepwise_entropy.png]" };
         var batch = new Option<int>("--batch-size") { Description = "prompts per forward pass (left-padded, with an attention mask)", DefaultValueFactory = _ => 16 };
         var figurePrompt = new Option<int>("--figure-prompt") { Description = "which prompt (index in the file after --limit) figure2.png shows", DefaultValueFactory = _ => 0 };
-        var truncate = new Option<bool>("--truncate-prompts") { Description = "keep the last tokens of a prompt too long for N masks, instead of stopping with an error" };
+        var noTruncate = new Option<bool>("--no-truncate") { Description = "stop with an error on a prompt too long for N masks, instead of keeping its last tokens (the default; cut prompts are counted in probe.json and summary.md)" };
+        // Before cutting became the default it had to be asked for; the old spelling is still accepted.
+        var truncate = new Option<bool>("--truncate-prompts") { Description = "the default (kept for old command lines)", Hidden = true };
         var noUnigram = new Option<bool>("--no-unigram") { Description = "probe a model without unigram.json: KL from the unigram is left out and \"structural\" means punctuation and eos only" };
         var steps = new Option<int?>("--steps") { Description = "stepwise variant: denoise the N masks in K steps with --sampler and re-probe after each step" };
         var sampler = new Option<string>("--sampler") { Description = "sampler of the stepwise variant: " + string.Join("; ", SamplerRegistry.All.Select(e => $"{e.Name} ({e.Description})")), DefaultValueFactory = _ => "llada" };
@@ -37,11 +39,12 @@ public static class ProbeCommand
             "per masked position the top-k tokens, entropy, KL from the corpus unigram, structural top-1 share, the prompt's information " +
             "KL(p(x_i | prompt, masks) ‖ p(x_i | masks only)) and eos mass, averaged over the prompts with 95% intervals.")
         {
-            model, prompts, limit, masks, topK, outDir, batch, figurePrompt, truncate, noUnigram, steps, sampler, blockLength, remasking, temperature, seed, bench,
+            model, prompts, limit, masks, topK, outDir, batch, figurePrompt, noTruncate, truncate, noUnigram, steps, sampler, blockLength, remasking, temperature, seed, bench,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
-            var options = new ProbeOptions(r.GetValue(masks), r.GetValue(topK), r.GetValue(batch), r.GetValue(truncate));
+            if (r.GetValue(noTruncate) && r.GetValue(truncate)) throw new DlmException("--no-truncate and --truncate-prompts contradict each other");
+            var options = new ProbeOptions(r.GetValue(masks), r.GetValue(topK), r.GetValue(batch), TruncatePrompts: !r.GetValue(noTruncate));
             options.Validate();
             var stepwise = r.GetValue(steps) is int k
                 ? new StepwiseOptions(r.GetValue(sampler)!, k, r.GetValue(blockLength), r.GetValue(remasking)!, r.GetValue(temperature), r.GetValue(seed))
@@ -50,7 +53,8 @@ public static class ProbeCommand
             string? output = r.GetValue(outDir);
             bool isBench = r.GetValue(bench);
             if (output is null && !isBench) throw new DlmException("--out DIR is required (the report folder)");
-            string promptsFile = r.GetValue(prompts)!;
+            string promptsFile = r.GetValue(prompts) ?? ModelLocator.FindBundled(BenchQualityCommand.DefaultOpenings)
+                ?? throw new DlmException($"no --prompts given and the bundled {BenchQualityCommand.DefaultOpenings} was not found");
             var set = PromptSet.Load(promptsFile, r.GetValue(limit));
             int figure = r.GetValue(figurePrompt);
             if (figure < 0 || figure >= set.Count) throw new DlmException($"--figure-prompt {figure} is out of range: {set.Count} prompts (0..{set.Count - 1})");

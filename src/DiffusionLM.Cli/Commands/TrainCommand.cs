@@ -8,7 +8,7 @@ public static class TrainCommand
 {
     public static Command Create()
     {
-        var data = new Option<string[]>("--data") { Description = "training text files (UTF-8); the last 5% of each is held out for validation", AllowMultipleArgumentsPerToken = true, Required = true };
+        var data = new Option<string[]>("--data") { Description = "training files: UTF-8 text, or JSON Lines of {\"text\": ...} documents (.jsonl, .jsonl.gz, as teacher-corpus writes; each document starts with <bos>); the last 5% of each file (of its documents) is held out for validation", AllowMultipleArgumentsPerToken = true, Required = true };
         var outDir = new Option<string>("--out") { Description = "checkpoint folder to write (and to continue with --resume)", Required = true };
         var preset = new Option<string>("--preset") { Description = "model size: tiny (d=128, 4 layers, context 128) or small (d=256, 4 layers, context 256)", DefaultValueFactory = _ => "tiny" };
         var steps = new Option<int?>("--steps") { Description = "optimizer steps to train" };
@@ -19,7 +19,13 @@ public static class TrainCommand
         var seqLen = new Option<int?>("--seq-len") { Description = "context length (default: the preset's)" };
         var lr = new Option<double?>("--lr") { Description = "peak learning rate (default: the preset's); warm-up then cosine decay" };
         var vocab = new Option<int>("--vocab-size") { Description = "size of the byte-level BPE vocabulary trained on --data", DefaultValueFactory = _ => 2048 };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "use this tokenizer.json instead of training one" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "use this tokenizer.json instead of training one (a llama2.c tokenizer gains a mask token after its pieces; its ids are unchanged)" };
+        var initFrom = new Option<string?>("--init-from") { Description = "start from this causal model folder, Dream-style: its weights, attention made bidirectional, logits shifted by one, a mask row appended (the mean of the embedding rows); its tokenizer plus the mask" };
+        var dModel = new Option<int?>("--d-model") { Description = "hidden size (default: the preset's)" };
+        var layers = new Option<int?>("--layers") { Description = "transformer blocks (default: the preset's)" };
+        var heads = new Option<int?>("--heads") { Description = "attention heads (default: the preset's)" };
+        var kvHeads = new Option<int?>("--kv-heads") { Description = "key/value heads, a divisor of --heads (default: the preset's)" };
+        var mlp = new Option<int?>("--mlp") { Description = "SwiGLU hidden size (default: the preset's)" };
         var schedule = new Option<string>("--schedule") { Description = "masking schedule: linear (LLaDA, α_t = 1 − t) or loglinear (MDLM)", DefaultValueFactory = _ => "linear" };
         var process = new Option<string>("--process") { Description = "diffusion family: masked (absorbing [MASK], LLaDA/MDLM), uniform (tokens redrawn uniformly, D3PM/UDLM) or gaussian (noise on normalised embeddings, CDCD)", DefaultValueFactory = _ => "masked" };
         var sft = new Option<bool>("--sft") { Description = "SFT-style pairs: a prompt that is never masked, a continuation of random length, eos padding that is part of the answer" };
@@ -27,12 +33,13 @@ public static class TrainCommand
         var minAnswer = new Option<int>("--min-answer") { Description = "with --sft: the shortest answer in tokens before its eos padding (answer lengths are uniform from this to the rest of the window)", DefaultValueFactory = _ => 1 };
         var sftFormat = new Option<string>("--sft-format") { Description = "with --sft: plain (prompt, then answer) or qa (\"Q: prompt\\nA:\" then the answer; the model is saved with that chat template, which generate --chat and probe use)", DefaultValueFactory = _ => "plain" };
         var timeCond = new Option<bool>("--time-conditioning") { Description = "give the denoiser the diffusion time t (LLaDA does not)" };
+        var threads = new Option<int?>("--threads") { Description = "torch threads (default: libtorch's, one per core); 1 is often as fast for models under a few million parameters" };
         var evalEvery = new Option<int>("--eval-interval") { Description = "steps between validation losses", DefaultValueFactory = _ => 100 };
         var saveEvery = new Option<int>("--save-interval") { Description = "steps between checkpoints", DefaultValueFactory = _ => 500 };
 
         var cmd = new Command("train", "Train a diffusion LM (masked, uniform or gaussian) on text files. Ctrl-C saves a checkpoint; --resume continues it.")
         {
-            data, outDir, preset, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery,
+            data, outDir, preset, initFrom, dModel, layers, heads, kvHeads, mlp, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery, threads,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -43,7 +50,14 @@ public static class TrainCommand
                 BatchSize = r.GetValue(batch), SeqLen = r.GetValue(seqLen), LearningRate = r.GetValue(lr), VocabSize = r.GetValue(vocab),
                 Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Process = r.GetValue(process)!, Sft = r.GetValue(sft), SftCut = r.GetValue(sftCut)!, MinAnswer = r.GetValue(minAnswer), SftFormat = r.GetValue(sftFormat)!, TimeConditioning = r.GetValue(timeCond),
                 EvalInterval = r.GetValue(evalEvery), SaveInterval = r.GetValue(saveEvery),
+                InitFrom = r.GetValue(initFrom) is string init ? Path.GetFullPath(init) : null,
+                DModel = r.GetValue(dModel), Layers = r.GetValue(layers), Heads = r.GetValue(heads), KvHeads = r.GetValue(kvHeads), Mlp = r.GetValue(mlp),
             };
+            if (r.GetValue(threads) is int n)
+            {
+                if (n <= 0) throw new DlmException($"--threads must be positive (got {n})");
+                TorchSharp.torch.set_num_threads(n);
+            }
             if (options.EvalInterval <= 0 || options.SaveInterval <= 0) throw new DlmException("--eval-interval and --save-interval must be positive");
             if (options.VocabSize < 260) throw new DlmException($"--vocab-size {options.VocabSize} is too small (256 bytes + 4 special tokens at least)");
             using var cts = new CancellationTokenSource();

@@ -23,7 +23,7 @@ public static class TrapCommand
         var seed = new Option<long>("--seed") { Description = "seed of training and sampling", DefaultValueFactory = _ => 0 };
         var only = new Option<string[]>("--samplers") { Description = "measure only these sampler curves (default: all)", AllowMultipleArgumentsPerToken = true };
         var natural = new Option<string?>("--natural-model") { Description = "also measure natural text with this model folder: duplicates, PMI by distance, and judge perplexity when a judge is wired" };
-        var naturalPrompts = new Option<string?>("--natural-prompts") { Description = "text file whose non-empty lines are prompts (default: data/corpus/tinyshakespeare/input.txt)" };
+        var naturalPrompts = new Option<string?>("--natural-prompts") { Description = $"prompts: JSON Lines (\"prompt\", as data/prompts/*.jsonl) or a text file whose lines are prompts (default: the story openings, {BenchQualityCommand.DefaultOpenings})" };
         var naturalCount = new Option<int>("--natural-count") { Description = "natural-text prompts per setting", DefaultValueFactory = _ => 16 };
         var reuse = new Option<bool>("--reuse-models") { Description = "load each language's model saved by an earlier run in --out (DIR/LANGUAGE/model) instead of training it" };
         var naturalLength = new Option<int>("--natural-length") { Description = "tokens generated per natural-text prompt", DefaultValueFactory = _ => 64 };
@@ -154,10 +154,13 @@ public static class TrapCommand
     static object RunNatural(string modelDir, string? promptFile, int count, int genLength, bool quick, string dir, ulong seed)
     {
         using var loaded = ModelLoader.Load(modelDir);
-        promptFile ??= FindBundled("data/corpus/tinyshakespeare/input.txt");
+        promptFile ??= FindBundled(BenchQualityCommand.DefaultOpenings);
         if (!File.Exists(promptFile)) throw new DlmException($"{promptFile}: prompt file not found");
-        // Prompts: lines spread over the file, so they are not all from one scene.
-        var lines = File.ReadAllLines(promptFile).Where(l => l.Trim().Length > 20).ToArray();
+        // Prompts: spread over the file, so they are not all from one scene.
+        var lines = (promptFile.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)
+            ? Analysis.Probe.PromptSet.Load(promptFile).Select(p => p.Text)
+            : File.ReadAllLines(promptFile)).Where(l => l.Trim().Length > 20).ToArray();
+        if (lines.Length == 0) throw new DlmException($"{promptFile}: no prompt longer than 20 characters");
         var picked = Enumerable.Range(0, count).Select(i => lines[(int)((long)i * lines.Length / count)]);
         // A model trained in a chat frame (train --sft-format qa) gets its prompts in that frame, as the probe does:
         // the line's last 16 tokens, wrapped by the template.

@@ -41,6 +41,7 @@ public static class ProbeReport
             File.WriteAllText(Path.Combine(tmp, PromptsCsvFile), PromptsCsv(result));
             File.WriteAllText(Path.Combine(tmp, SummaryFile),
                 $"# Probe of {info.Model} on {info.PromptsFile}: {result.Prompts.Count} prompts, {result.Options.Masks} masks\n\n" +
+                TruncationLine(result) +
                 ProbeBand.Markdown(ProbeBand.Of(result)));
             ProbeFigures.WriteAll(tmp, result, figurePrompt);
         });
@@ -58,6 +59,8 @@ public static class ProbeReport
             w.WriteNumber("masks", r.Options.Masks);
             w.WriteNumber("top_k", r.Options.TopK);
             w.WriteBoolean("truncate_prompts", r.Options.TruncatePrompts);
+            w.WriteNumber("truncated_prompts", r.Prompts.Count(p => p.TruncatedTokens > 0));
+            w.WriteNumber("truncated_tokens", r.Prompts.Sum(p => (long)p.TruncatedTokens));
             if (r.ChatTemplate is null) w.WriteNull("chat_template"); else w.WriteString("chat_template", r.ChatTemplate);
             w.WriteNumber("seconds", r.Seconds);
             w.WriteStartObject("definitions");
@@ -190,6 +193,16 @@ public static class ProbeReport
 
     static string F(double v) => double.IsFinite(v) ? v.ToString("G6", CultureInfo.InvariantCulture) : "";
     static string F(double? v) => v is null ? "" : F(v.Value);
+
+    /// <summary>How many prompts lost their first tokens to fit prompt + N masks in the context (always stated).</summary>
+    public static string TruncationLine(ProbeResult r)
+    {
+        var cut = r.Prompts.Where(p => p.TruncatedTokens > 0).ToList();
+        return cut.Count == 0
+            ? "No prompt was cut: every one fits the context with its masks.\n\n"
+            : $"{cut.Count} of {r.Prompts.Count} prompts were cut from the left to fit the context with {r.Options.Masks} masks " +
+              $"({cut.Sum(p => (long)p.TruncatedTokens)} tokens dropped in all, at most {cut.Max(p => p.TruncatedTokens)} from one; their last tokens, next to the masks, are kept).\n\n";
+    }
 
     /// <summary>RFC 4180 field: quoted when it holds a comma, quote or line break.</summary>
     public static string CsvField(string s) =>

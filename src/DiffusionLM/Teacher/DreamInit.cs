@@ -15,8 +15,9 @@ namespace DiffusionLM.Teacher;
 public static class DreamInit
 {
     /// <summary>The denoiser config of a teacher: vocabulary + 1 (the mask), bidirectional.</summary>
-    public static ModelConfig DenoiserConfig(ModelConfig teacher, bool logitsShift) => teacher with
+    public static ModelConfig DenoiserConfig(ModelConfig teacher, bool logitsShift, string? schedule = null) => teacher with
     {
+        Schedule = schedule ?? teacher.Schedule,
         VocabSize = teacher.VocabSize + 1,
         MaskTokenId = teacher.VocabSize,
         Causal = false,
@@ -24,10 +25,11 @@ public static class DreamInit
         Process = "masked",
     };
 
-    public static LladaModel FromCausal(LladaModel teacher)
+    /// <param name="schedule">the masking schedule of the denoiser (null: the teacher config's, "linear" for ours).</param>
+    public static LladaModel FromCausal(LladaModel teacher, string? schedule = null)
     {
         if (!teacher.Config.Causal) throw new DlmException("Dream-style initialisation starts from a causal model");
-        var model = new LladaModel(DenoiserConfig(teacher.Config, logitsShift: true));
+        var model = new LladaModel(DenoiserConfig(teacher.Config, logitsShift: true, schedule));
         using var _ = no_grad();
         var source = teacher.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         int v = teacher.Config.VocabSize;

@@ -145,31 +145,21 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
         return new DenoiserResult(name, init, lr, lastLoss, elbo, Math.Exp(elbo), trainSeconds, points);
     }
 
+    /// <summary>Both denoisers' settings in the project's one training loop (its defaults: warm-up a tenth, clip 1, decay 0.1).</summary>
+    public LoopSettings Settings(double lr) => new(options.TrainSteps, lr, Seed: options.Seed);
+
     /// <summary>Masked-diffusion pre-training on random windows of the stream (the project's ELBO loss, AdamW, warm-up + cosine).</summary>
-    double Train(string name, LladaModel model, int[] train, double lr)
+    public double Train(string name, LladaModel model, int[] train, double lr)
     {
         var o = options;
         var process = new MaskedProcess(MaskSchedule.FromName(model.Config.Schedule), model.Config.MaskTokenId);
         var sampler = new BatchSampler(train, o.SeqLen, o.BatchSize, Llama2cTokenizer.EosId, sft: false);
-        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
-        var schedule = new LearningRateSchedule(lr, Math.Max(1, o.TrainSteps / 10), o.TrainSteps);
-        model.train();
         double ema = double.NaN;
-        for (int step = 0; step < o.TrainSteps; step++)
+        TrainingLoop.Run(model, process, sampler.Draw, Settings(lr), (step, value) =>
         {
-            using var scope = NewDisposeScope();
-            using var g = BatchSampler.StepGenerator(o.Seed, step);
-            using var batch = sampler.Draw(g);
-            optimizer.ZeroGrad();
-            var loss = process.Loss(model, batch, g);
-            double value = loss.item<float>();
-            if (!double.IsFinite(value)) throw new DlmException($"bench teacher: {name} diverged at step {step} (loss {value}); lower its learning rate");
-            loss.backward();
-            optimizer.ClipGradients(1.0);
-            optimizer.Step(schedule.At(step));
             ema = double.IsNaN(ema) ? value : 0.95 * ema + 0.05 * value;
-            Report($"{name}: training", step + 1, o.TrainSteps);
-        }
+            Report($"{name}: training", step, o.TrainSteps);
+        }, $"bench teacher: {name}");
         return ema;
     }
 

@@ -38,7 +38,8 @@ public sealed class Trainer
         if (opts.SftFormat is not ("plain" or QaFormat.Name)) throw new DlmException($"--sft-format \"{opts.SftFormat}\" is unknown (expected plain or qa)");
         if (opts.SftFormat == QaFormat.Name && !opts.Sft) throw new DlmException("--sft-format qa needs --sft");
 
-        var texts = TokenCorpus.ReadTexts(opts.Data);
+        var files = TokenCorpus.ReadDocuments(opts.Data);
+        var texts = files.Select(d => d.Length == 1 ? d[0] : string.Join("\n\n", d)).ToList();
         var hashes = texts.Select(t => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(t)))).ToArray();
         if (saved is not null && !hashes.SequenceEqual(saved.DataSha256))
             throw new DlmException($"{outDir}: the training files changed since this run started; --resume needs the same data");
@@ -47,15 +48,20 @@ public sealed class Trainer
         LladaModel model;
         ITokenizer tokenizer;
         if (saved is not null) (model, tokenizer) = Checkpoint.Load(outDir);
+        else if (opts.InitFrom is not null) (model, tokenizer) = InitialModels.FromCausal(opts);
         else
         {
-            tokenizer = opts.Tokenizer is not null ? Checkpoint.LoadTokenizer(opts.Tokenizer) : ByteLevelBpeTokenizer.Train(texts, opts.VocabSize);
-            var config = preset.ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning, opts.Process);
+            tokenizer = opts.Tokenizer is not null
+                ? DiffusionSpecials.Ensure(Checkpoint.LoadTokenizer(opts.Tokenizer), opts.Tokenizer)
+                : ByteLevelBpeTokenizer.Train(texts, opts.VocabSize);
+            var config = InitialModels.Shape(opts, preset).ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning, opts.Process);
             model = new LladaModel(config, BatchSampler.StepGenerator(opts.Seed, -1, 1));
         }
         using var _model = model;
+        if (seqLen > model.Config.MaxSequenceLength)
+            throw new DlmException($"--seq-len {seqLen} exceeds the model's context ({model.Config.MaxSequenceLength})");
         Report(0, 0, double.NaN, null, 0, Stopwatch.StartNew(), 0, "tokenizing the corpus");
-        var corpus = TokenCorpus.Build(tokenizer, opts.Data, texts, seqLen + 1);
+        var corpus = TokenCorpus.Build(tokenizer, opts.Data, files, seqLen + 1);
         var unigram = corpus.UnigramCounts(model.Config.VocabSize);
         var process = DiffusionProcesses.Objective(model.Config, model);
         SentenceBoundaries? Cuts(int[] tokens) => opts.SftCut == "sentence" ? SentenceBoundaries.Find(tokenizer, tokens) : null;
@@ -65,7 +71,7 @@ public sealed class Trainer
         var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts, opts.MinAnswer, frame);
         var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation), opts.MinAnswer, frame);
         using var _valBatches = new DisposeAll(valBatches);
-        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter)));
+        using var optimizer = TrainingLoop.Optimizer(model);
         if (saved is not null)
         {
             var state = SafeTensors.Load(Path.Combine(outDir, TrainingState.OptimizerFile));
@@ -106,13 +112,12 @@ public sealed class Trainer
                 Save();
                 return Snapshot();
             }
-            // Warm-up is at most a tenth of the run; before --minutes has resolved the step budget the
-            // run is always in its first (warm-up) steps.
+            // Before --minutes has resolved the step budget the run is always in its first (warm-up) steps.
             int warmup = opts.WarmupSteps ?? preset.WarmupSteps;
-            if (totalSteps > 0) warmup = Math.Min(warmup, Math.Max(1, totalSteps / 10));
-            var lrSchedule = new LearningRateSchedule(opts.LearningRate ?? preset.LearningRate, warmup, Math.Max(totalSteps, warmup + 1));
-            double lr = lrSchedule.At(step);
-            double loss = TrainStep(model, process, sampler, optimizer, opts, step, lr);
+            double lr = totalSteps > 0
+                ? TrainingLoop.Schedule(new LoopSettings(totalSteps, opts.LearningRate ?? preset.LearningRate, warmup)).At(step)
+                : new LearningRateSchedule(opts.LearningRate ?? preset.LearningRate, warmup, warmup + 1).At(step);
+            double loss = TrainingLoop.Step(model, process, sampler.Draw, optimizer, opts.Seed, step, lr, opts.GradClip);
             trainLoss.Add(loss);
             tokensSeen += (long)batchSize * seqLen;
             step++; stepsThisRun++;
@@ -141,21 +146,6 @@ public sealed class Trainer
             var eta = done > 0 && total > 0 ? TimeSpan.FromSeconds(c.Elapsed.TotalSeconds / done * (total - s)) : TimeSpan.Zero;
             OnProgress?.Invoke(new TrainingProgress(s, total, l, v, tps, c.Elapsed, eta, lr, message));
         }
-    }
-
-    static double TrainStep(LladaModel model, IDiffusionObjective process, BatchSampler sampler, AdamW optimizer, TrainingOptions opts, int step, double lr)
-    {
-        using var scope = NewDisposeScope();
-        using var g = BatchSampler.StepGenerator(opts.Seed, step);
-        using var batch = sampler.Draw(g);
-        optimizer.ZeroGrad();
-        var loss = process.Loss(model, batch, g);
-        double value = loss.item<float>();
-        if (!double.IsFinite(value)) throw new DlmException($"training diverged at step {step} (loss {value}); lower --lr");
-        loss.backward();
-        optimizer.ClipGradients(opts.GradClip);
-        optimizer.Step(lr);
-        return value;
     }
 
     /// <summary>

@@ -32,6 +32,14 @@ public sealed record TrainingOptions
     [JsonPropertyName("sft_format")] public string SftFormat { get; init; } = "plain";
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
+    /// <summary>A causal model folder to start from, Dream-style (see <see cref="Teacher.DreamInit"/>); its tokenizer gains a mask.</summary>
+    [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
+    /// <summary>Model-size overrides of the preset (null: the preset's).</summary>
+    [JsonPropertyName("d_model")] public int? DModel { get; init; }
+    [JsonPropertyName("n_layers")] public int? Layers { get; init; }
+    [JsonPropertyName("n_heads")] public int? Heads { get; init; }
+    [JsonPropertyName("n_kv_heads")] public int? KvHeads { get; init; }
+    [JsonPropertyName("mlp_hidden_size")] public int? Mlp { get; init; }
 }
 
 /// <summary>Model sizes and their training defaults.</summary>

@@ -65,7 +65,7 @@ public sealed class InformationProbe
         {
             if (!options.TruncatePrompts)
                 throw new DlmException($"{prompt.Source}: the prompt is {ids.Length} tokens; with --masks {options.Masks} that is {ids.Length + options.Masks}, " +
-                    $"more than the model's context of {context}. Use fewer masks, a shorter prompt, or --truncate-prompts (keeps the last {room} tokens)");
+                    $"more than the model's context of {context}. Use fewer masks, a shorter prompt, or drop --no-truncate (keeps the last {room} tokens)");
             truncated = ids.Length - room;
             ids = ids[truncated..];
         }

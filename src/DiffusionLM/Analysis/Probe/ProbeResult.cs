@@ -4,8 +4,9 @@ namespace DiffusionLM.Analysis.Probe;
 /// <param name="Masks">N: mask tokens appended to every prompt.</param>
 /// <param name="TopK">tokens listed per masked position.</param>
 /// <param name="BatchSize">prompts per forward pass (rows are left-padded with an attention mask).</param>
-/// <param name="TruncatePrompts">keep the last tokens of a prompt too long for N masks instead of failing.</param>
-public sealed record ProbeOptions(int Masks = 128, int TopK = 3, int BatchSize = 16, bool TruncatePrompts = false)
+/// <param name="TruncatePrompts">keep the last tokens of a prompt too long for N masks (the end, next to the answer)
+/// instead of failing; on by default, since the paper's experiment is prompt + 128 masks whatever the prompt's length.</param>
+public sealed record ProbeOptions(int Masks = 128, int TopK = 3, int BatchSize = 16, bool TruncatePrompts = true)
 {
     public void Validate()
     {

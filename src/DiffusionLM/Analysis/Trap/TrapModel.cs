@@ -60,7 +60,6 @@ public static class TrapModel
     public static LladaModel Train(TrapLanguage language, ByteLevelBpeTokenizer tokenizer, string corpus, TrapTrainingOptions o,
         Action<int, double>? progress = null)
     {
-        var wordTok = WordTokens(tokenizer, language);
         var sentences = corpus.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(language.WordIndex).ToArray()).ToArray();
         if (sentences.Any(s => !language.IsValid(s))) throw new DlmException($"language {language.Name}: the corpus holds an invalid sentence");
@@ -78,33 +77,33 @@ public static class TrapModel
         config.Validate("trap model");
         var model = new LladaModel(config, BatchSampler.StepGenerator(o.Seed, -1, 1));
         var process = DiffusionProcesses.Objective(config, model);
-        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, (Tensor)p.parameter))) { WeightDecay = 0.0 };
-        var schedule = new LearningRateSchedule(o.LearningRate, Math.Max(1, o.Steps / 20), o.Steps);
-        model.train();
-        for (int step = 0; step < o.Steps; step++)
+        TrainingLoop.Run(model, process, Batches(language, tokenizer, sentences, o.BatchSize), Settings(o), progress, $"{o.Process} trap model training");
+        return model;
+    }
+
+    /// <summary>
+    /// The trap models' settings in the project's one training loop. No weight decay: a trap model must fit the
+    /// language's exact marginals (the trap is measured against them), and decay would pull them toward uniform.
+    /// </summary>
+    public static LoopSettings Settings(TrapTrainingOptions o) => new(o.Steps, o.LearningRate, WeightDecay: 0.0, Seed: o.Seed);
+
+    /// <summary>A training batch of the step: BatchSize corpus sentences, each as bos (the prompt, never masked) + its words.</summary>
+    public static Func<Generator, TrainingBatch> Batches(TrapLanguage language, ByteLevelBpeTokenizer tokenizer, int[][] sentences, int batchSize)
+    {
+        var wordTok = WordTokens(tokenizer, language);
+        int seqLen = language.Length + 1;
+        return g =>
         {
-            using var scope = NewDisposeScope();
-            using var g = BatchSampler.StepGenerator(o.Seed, step);
-            var pick = randint(sentences.Length, [o.BatchSize], generator: g).data<long>().ToArray();
-            var ids = new long[o.BatchSize, seqLen];
-            var promptMask = new bool[o.BatchSize, seqLen];
-            for (int r = 0; r < o.BatchSize; r++)
+            var pick = randint(sentences.Length, [batchSize], generator: g).data<long>().ToArray();
+            var ids = new long[batchSize, seqLen];
+            var promptMask = new bool[batchSize, seqLen];
+            for (int r = 0; r < batchSize; r++)
             {
                 ids[r, 0] = tokenizer.Special.BosId;
                 promptMask[r, 0] = true;
                 for (int i = 0; i < language.Length; i++) ids[r, i + 1] = wordTok[sentences[pick[r]][i]];
             }
-            using var batch = new TrainingBatch(tensor(ids), tensor(promptMask));
-            optimizer.ZeroGrad();
-            var loss = process.Loss(model, batch, g);
-            double value = loss.item<float>();
-            if (!double.IsFinite(value)) throw new DlmException($"{o.Process} trap model training diverged at step {step} (loss {value})");
-            loss.backward();
-            optimizer.ClipGradients(1.0);
-            optimizer.Step(schedule.At(step));
-            progress?.Invoke(step + 1, value);
-        }
-        model.eval();
-        return model;
+            return new TrainingBatch(tensor(ids), tensor(promptMask));
+        };
     }
 }

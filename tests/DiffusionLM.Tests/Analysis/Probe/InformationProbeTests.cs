@@ -1,6 +1,7 @@
 using Xunit;
 using DiffusionLM.Analysis.Probe;
 using DiffusionLM.Models;
+using DiffusionLM.Reporting;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -122,9 +123,9 @@ public class InformationProbeTests
         Assert.Contains("--masks must be positive", Assert.Throws<DlmException>(() => probe.Run([P("3")], new ProbeOptions(Masks: -4))).Message);
         Assert.Contains("leaves no room for a prompt", Assert.Throws<DlmException>(() => probe.Run([P("3")], new ProbeOptions(Masks: Context))).Message);
         var longPrompt = P(string.Join(" ", Enumerable.Range(0, 30).Select(i => i % 30)), 4);
-        var tooLong = Assert.Throws<DlmException>(() => probe.Run([longPrompt], new ProbeOptions(Masks: 20))).Message;
+        var tooLong = Assert.Throws<DlmException>(() => probe.Run([longPrompt], new ProbeOptions(Masks: 20, TruncatePrompts: false))).Message;
         Assert.Contains("test:5: the prompt is 30 tokens", tooLong);
-        Assert.Contains("--truncate-prompts", tooLong);
+        Assert.Contains("--no-truncate", tooLong);
         Assert.Contains("prompt encodes to no tokens", Assert.Throws<DlmException>(() => probe.Run([P("  ")], new ProbeOptions(Masks: 4))).Message);
         Assert.Contains("--top-k must be positive", Assert.Throws<DlmException>(() => probe.Run([P("3")], new ProbeOptions(Masks: 4, TopK: 0))).Message);
         Assert.Contains("--steps must be positive", Assert.Throws<DlmException>(() => probe.Run([P("3")], new ProbeOptions(Masks: 4), new StepwiseOptions("llada", 0))).Message);
@@ -139,9 +140,12 @@ public class InformationProbeTests
         var ids = probe.Encode(prompt, new ProbeOptions(Masks: 20, TruncatePrompts: true), out int cut);
         Assert.Equal(2, cut);
         Assert.Equal(Enumerable.Range(2, 28), ids);
-        var r = probe.Run([prompt], new ProbeOptions(Masks: 20, TruncatePrompts: true));
+        var r = probe.Run([prompt, P("3 4 5", 1)], new ProbeOptions(Masks: 20));
         Assert.Equal(28, r.Prompts[0].PromptTokens);
         Assert.Equal(2, r.Prompts[0].TruncatedTokens);
+        Assert.Equal(0, r.Prompts[1].TruncatedTokens);
+        Assert.StartsWith("1 of 2 prompts were cut from the left", ProbeReport.TruncationLine(r));
+        Assert.Contains("2 tokens dropped", ProbeReport.TruncationLine(r));
     }
 
     [Fact]

@@ -122,7 +122,7 @@ public class TrainedProbeTests(TinyProbeModel tiny) : IClassFixture<TinyProbeMod
 
         AssertError(Cli(Args(dir["prompts.txt"], "--masks", "0")), "--masks must be positive");
         AssertError(Cli(Args(dir["prompts.txt"], "--masks", "32")), "leaves no room for a prompt");
-        AssertError(Cli(Args(dir["long.txt"], "--masks", "24")), "--truncate-prompts");
+        AssertError(Cli(Args(dir["long.txt"], "--masks", "24", "--no-truncate")), "drop --no-truncate");
         AssertError(Cli(Args(dir["bad.jsonl"])), "bad.jsonl:2: not valid JSON");
         AssertError(Cli(Args(dir["empty.txt"])), "empty.txt: no prompts found");
         AssertError(Cli(Args(dir["prompts.txt"], "--masks", "24", "--steps", "30")), "--steps 30 is more than --masks 24");
@@ -139,6 +139,14 @@ public class TrainedProbeTests(TinyProbeModel tiny) : IClassFixture<TinyProbeMod
         Assert.True(rc == 0, err);
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["out"], ProbeReport.JsonFile)));
         Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("aggregate").GetProperty("kl_unigram").ValueKind);
+
+        // By default a prompt too long for its masks is cut from the left, and the report counts it.
+        var cut = Cli("probe", "--model", tiny.Folder, "--prompts", dir["long.txt"], "--masks", "24", "--out", dir["cut"]);
+        Assert.True(cut.Rc == 0, cut.Err);
+        using var cutJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir["cut"], ProbeReport.JsonFile)));
+        Assert.Equal(1, cutJson.RootElement.GetProperty("truncated_prompts").GetInt32());
+        Assert.True(cutJson.RootElement.GetProperty("truncated_tokens").GetInt32() > 0);
+        Assert.Contains("1 of 1 prompts were cut from the left", File.ReadAllText(Path.Combine(dir["cut"], ProbeReport.SummaryFile)));
     }
 
     static void AssertError((int Rc, string Out, string Err) result, string expected)

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Text.Json;
+using DiffusionLM.Analysis.Probe;
+using DiffusionLM.Analysis.Quality;
+using DiffusionLM.Cli.Reports;
+using DiffusionLM.Cli.Terminal;
+using DiffusionLM.IO;
+using DiffusionLM.Models;
+using DiffusionLM.Text;
+using TorchSharp;
+
+namespace DiffusionLM.Cli.Commands;
+
+/// <summary>`dlm bench quality`: the table every "at equal quality" claim is measured against.</summary>
+public static class BenchQualityCommand
+{
+    public const string DefaultOpenings = "data/prompts/story_openings.jsonl";
+    /// <summary>The model that was the default before the story model, kept for this comparison.</summary>
+    public const string PreviousDefault = "models/shakespeare";
+
+    public static Command Create()
+    {
+        var models = new Option<string[]>("--model") { Description = $"model folders to measure (repeatable); default: {ModelLocator.DefaultRelative} and {PreviousDefault}", AllowMultipleArgumentsPerToken = true };
+        var judge = TeacherCorpusCommand.TeacherOption("--judge");
+        var prompts = new Option<string?>("--prompts") { Description = $"story openings (JSON Lines with \"prompt\", or one per line); default: {DefaultOpenings}" };
+        var corpus = new Option<string?>("--corpus") { Description = $"teacher corpus whose held-out stories (its last 5%) the ELBO scores; default: {BenchTeacherCommand.DefaultCorpus}" };
+        var samples = new Option<int>("--samples") { Description = "continuations per cell (sample i continues opening i mod the number of openings)", DefaultValueFactory = _ => 256 };
+        var genLength = new Option<int>("--gen-length") { Description = "tokens generated after each opening", DefaultValueFactory = _ => 128 };
+        var steps = new Option<int[]>("--steps") { Description = "sampling step counts (LLaDA's sampler, one block)", DefaultValueFactory = _ => [128, 64, 32, 16, 8], AllowMultipleArgumentsPerToken = true };
+        var remasking = new Option<string[]>("--remasking") { Description = "LLaDA remasking strategies", DefaultValueFactory = _ => ["low_confidence", "random"], AllowMultipleArgumentsPerToken = true };
+        var temperature = new Option<double>("--temperature") { Description = "sampling temperature of the teacher's floor and of the sampler", DefaultValueFactory = _ => 1.0 };
+        var batch = new Option<int>("--batch-size") { Description = "continuations generated together", DefaultValueFactory = _ => 64 };
+        var elbo = new Option<int>("--elbo-stories") { Description = "held-out stories scored by each model's ELBO (0: skip)", DefaultValueFactory = _ => 64 };
+        var mc = new Option<int>("--mc") { Description = "Monte-Carlo masks per held-out story", DefaultValueFactory = _ => 16 };
+        var seed = new Option<long>("--seed") { Description = "seed of every draw (samples, ELBO masks, bootstrap)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "torch threads", DefaultValueFactory = _ => Math.Max(1, Environment.ProcessorCount) };
+        var outDir = new Option<string>("--out") { Description = "folder for quality.json, quality.md and quality.png", DefaultValueFactory = _ => "bench/results" };
+        var cmd = new Command("quality",
+            "Judge gen-PPL (teacher stories260K, exact likelihood) and unigram entropy of continuations of story openings by LLaDA's sampler " +
+            "at fewer and fewer steps (low-confidence and random remasking, temperature 1), with 95% intervals, beside the teacher's own " +
+            "continuations (the floor); and each model's held-out ELBO. Writes JSON, a Markdown table and a PNG figure.")
+        {
+            models, judge, prompts, corpus, samples, genLength, steps, remasking, temperature, batch, elbo, mc, seed, threads, outDir,
+        };
+        cmd.SetAction(r => Io.Guard(() =>
+        {
+            var options = new QualityOptions(r.GetValue(samples), r.GetValue(genLength), r.GetValue(steps), r.GetValue(remasking), r.GetValue(temperature),
+                r.GetValue(batch), r.GetValue(elbo), r.GetValue(mc), r.GetValue(seed));
+            options.Validate();
+            int nThreads = r.GetValue(threads);
+            if (nThreads <= 0) throw new DlmException($"--threads must be positive (got {nThreads})");
+            torch.set_num_threads(nThreads);
+            var folders = r.GetValue(models) is { Length: > 0 } given ? given.Select(m => ModelLocator.Resolve(m)).ToArray() : DefaultModels();
+            var promptsFile = r.GetValue(prompts) ?? ModelLocator.FindBundled(DefaultOpenings) ?? throw new DlmException($"no --prompts given and the bundled {DefaultOpenings} was not found");
+            var openings = PromptSet.Load(promptsFile).Select(p => p.Text).ToList();
+            var corpusPath = r.GetValue(corpus) ?? ModelLocator.FindBundled(BenchTeacherCommand.DefaultCorpus)
+                ?? throw new DlmException($"no --corpus given and the bundled {BenchTeacherCommand.DefaultCorpus} was not found");
+            var stories = TokenCorpus.ReadDocuments([corpusPath])[0];
+            // The held-out stories are the file's last 5% (as train holds out); the ELBO takes them from the end.
+            var heldOut = stories.Skip(stories.Length - Math.Max(1, (int)Math.Round(stories.Length * 0.05))).Reverse().ToList();
+
+            var judgeFolder = ModelLocator.Resolve(r.GetValue(judge), TeacherCorpusCommand.DefaultTeacher);
+            var (judgeModel, judgeTok) = Checkpoint.Load(judgeFolder);
+            using var _ = judgeModel;
+            judgeModel.eval();
+            if (judgeTok is not Llama2cTokenizer l2c || !judgeModel.Config.Causal)
+                throw new DlmException($"{judgeFolder}: the judge must be a causal model with a llama2.c tokenizer (the bundled stories260K)");
+            var result = ProgressView.Run("bench quality (% of phase)", 100, report =>
+            {
+                var bench = new QualityBenchmark(judgeModel, l2c, options) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) };
+                var floor = bench.TeacherFloor(openings);
+                var teacherHeld = bench.TeacherHeldOut(heldOut);
+                var measured = new List<QualityModel>();
+                foreach (var folder in folders)
+                {
+                    using var loaded = ModelLoader.Load(folder);
+                    measured.Add(bench.Measure(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), folder, loaded.Model, loaded.Tokenizer, openings, heldOut));
+                }
+                return new QualityResult(options, CpuName(), nThreads, promptsFile, openings.Count, judgeFolder, teacherHeld, floor, measured);
+            });
+            var dir = r.GetValue(outDir)!;
+            Directory.CreateDirectory(dir);
+            AtomicFile.WriteAllText(Path.Combine(dir, "quality.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            var md = QualityReport.Markdown(result);
+            AtomicFile.WriteAllText(Path.Combine(dir, "quality.md"), md);
+            QualityReport.Figure(result, Path.Combine(dir, "quality.png"));
+            Io.Out.Write(md);
+            Io.Out.WriteLine($"wrote {Path.Combine(dir, "quality.json")}, quality.md, quality.png");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static string[] DefaultModels() =>
+        new[] { ModelLocator.Resolve(null), ModelLocator.FindBundled(PreviousDefault, "config.json") }.OfType<string>().ToArray();
+
+    /// <summary>The CPU's model name (figures are only comparable on one machine).</summary>
+    public static string CpuName()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"));
+            return line?.Split(':', 2)[1].Trim() ?? "unknown";
+        }
+        catch (IOException) { return "unknown"; }
+    }
+}
