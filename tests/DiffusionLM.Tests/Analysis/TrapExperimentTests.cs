@@ -52,4 +52,22 @@ public class TrapExperimentTests
         Assert.Equal(2.0, fast.Nfe, 9);
         Assert.Equal(2.0, dep.Nfe, 9);
     }
+
+    /// <summary>
+    /// The two samplers agree on the paper's language at τ = 0.9 (above), so that test alone cannot tell
+    /// dependency_aware from its fallback, Fast-dLLM's threshold rule (Candidates 0). What tells them apart
+    /// is that dependency_aware reaches the same result by probing: it evaluates more rows per sample
+    /// than the one row per call of its fallback, which the same assertion rejects.
+    /// </summary>
+    [Fact]
+    public void DependencyAwareProbesWhereItsFallbackDoesNot()
+    {
+        static void AssertProbes(TrapPoint p) => Assert.True(p.RowsPerSample > p.Nfe, $"{p.Sampler}: {p.RowsPerSample} rows per sample, NFE {p.Nfe}");
+        var s = new SamplerSettings(GenLength: 3, Temperature: 1.0) { Threshold = 0.9 };
+        AssertProbes(Measure("dependency_aware", s));
+        var fallback = Measure("dependency_aware", s with { Candidates = 0 });
+        Assert.Equal(0, fallback.Invalid);
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => AssertProbes(fallback));
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => AssertProbes(Measure("fast_dllm_threshold", s)));
+    }
 }

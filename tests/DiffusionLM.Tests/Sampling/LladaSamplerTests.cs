@@ -160,8 +160,11 @@ public class LladaSamplerTests
         }
         else
         {
-            var again = Run(new FakeDenoiser(), o, [A, B]);
-            Assert.Equal(ab.Ids, again.Ids);
+            // Same seed and batch shape, another neighbour: the noise is drawn per batch shape and the
+            // logits per row, so row 0 must not change (SamplerMutationTests rejects a leaky batch with this).
+            var ac = Run(new FakeDenoiser(), o, [A, [8, 3, 3, 1]]);
+            Assert.Equal(ab.Ids[0], ac.Ids[0]);
+            Assert.NotEqual(ab.Ids[1], ac.Ids[1]);
         }
     }
 

@@ -26,7 +26,13 @@ public class TrapAuditTests
         Assert.Equal([3, 2, 1], r.Points.Select(p => p.Steps));
         Assert.Equal([1.0, 1.5, 3.0], r.Points.Select(p => p.TokensPerStep));
         Assert.All(r.Points, p => Assert.Equal(30, p.Samples));
-        Assert.All(r.Points, p => Assert.InRange(p.Invalid, 0, 30));
+        // The count and the example agree: an example is given exactly when some sample was invalid, and it is not a sentence of the language.
+        Assert.All(r.Points, p =>
+        {
+            Assert.InRange(p.Invalid, 0, p.Samples);
+            Assert.Equal(p.Invalid > 0, p.ExampleInvalid.Length > 0);
+            if (p.Invalid > 0) Assert.False(TrapLanguages.Paper().IsValid(p.ExampleInvalid), p.ExampleInvalid);
+        });
     }
 
     [Fact]
