@@ -25,6 +25,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(BenchTeacherCommand.Create());
         cmd.Subcommands.Add(BenchQualityCommand.Create());
         cmd.Subcommands.Add(BenchCorruptionCommand.Create());
+        cmd.Subcommands.Add(BenchPeersCommand.Create());
         cmd.SetAction(r => Io.Guard(() =>
         {
             int reps = Math.Max(1, r.GetValue(repeats));

@@ -31,6 +31,6 @@ public static class ExportCommand
             Io.Out.WriteLine($"exported {dir} → {r.GetValue(outDir)} (LLaDA layout, {r.GetValue(dtype)})");
             return 0;
         }));
-        return new Command("export", "Write project models in other tools' layouts.") { hf };
+        return new Command("export", "Write project models in other tools' layouts.") { hf, ExportGgufCommand.Create() };
     }
 }
