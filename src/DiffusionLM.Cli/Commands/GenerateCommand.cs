@@ -42,12 +42,13 @@ public static class GenerateCommand
         var probes = new Option<int?>("--probes") { Description = "dependency_aware: most positions probed per call, the least certain (default 8)" };
         var anchorsPerStep = new Option<int?>("--anchors-per-step") { Description = "dependency_aware: most independent uncertain positions drawn per step (default 0 = no limit)" };
         var clamp = new Option<bool>("--clamp") { Description = "gaussian_ddpm / gaussian_ddim: Diffusion-LM's clamping trick, the x0 estimate snapped to the nearest token embedding at every step" };
+        var allowSpecial = PromptOptions.AllowSpecialTokens();
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
-            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp,
+            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -71,13 +72,13 @@ public static class GenerateCommand
             SamplerRegistry.CheckFamily(samplerName, m.Config.Process);
             var chosen = SamplerRegistry.Create(samplerName, settings);
             var promptText = r.GetValue(prompt)!;
+            IChatTemplate? template = null;
             if (r.GetValue(chat))
             {
-                var template = loaded.ChatTemplate
+                template = loaded.ChatTemplate
                     ?? throw new DlmException($"{loaded.Folder}: --chat needs a chat_template in {ChatTemplate.ConfigFile}");
-                promptText = template.Apply(promptText);
             }
-            var promptIds = tokenizer.Encode(promptText).Select(i => (long)i).ToArray();
+            var promptIds = PromptEncoder.Encode(tokenizer, promptText, template, r.GetValue(allowSpecial)).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
             if (promptIds.Length + settings.GenLength > context)
                 throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");

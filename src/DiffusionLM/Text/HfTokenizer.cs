@@ -70,6 +70,10 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         return new HfTokenizer(path, rust, tokens, specials, byContent, special);
     }
 
+    /// <summary>The strings of the special added tokens (what a user's text must not turn into; see <see cref="PromptEncoder"/>).</summary>
+    internal IEnumerable<string> SpecialContents =>
+        _special.Append(Special.MaskId).Where(i => i >= 0 && i < _tokens.Length && !string.IsNullOrEmpty(_tokens[i])).Select(i => _tokens[i]).Distinct();
+
     public int[] Encode(string text) => _rust.Encode(text).Select(id => (int)id).ToArray();
 
     public string Decode(IEnumerable<int> ids, bool skipSpecial = true)
