@@ -65,6 +65,7 @@ public static class GenerateCommand
                 Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
                 Candidates = r.GetValue(candidates), Probes = r.GetValue(probes), AnchorsPerStep = r.GetValue(anchorsPerStep), Clamp = r.GetValue(clamp),
             };
+            SamplerOptionRanges.Check(settings);
             // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
             if (m.Config.Causal)
                 return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));

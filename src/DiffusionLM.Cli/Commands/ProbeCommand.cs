@@ -50,6 +50,7 @@ public static class ProbeCommand
                 ? new StepwiseOptions(r.GetValue(sampler)!, k, r.GetValue(blockLength), r.GetValue(remasking)!, r.GetValue(temperature), r.GetValue(seed))
                 : null;
             stepwise?.Validate(options.Masks);
+            OptionRanges.NonNegative("--temperature", r.GetValue(temperature));
             string? output = r.GetValue(outDir);
             bool isBench = r.GetValue(bench);
             if (output is null && !isBench) throw new DlmException("--out DIR is required (the report folder)");

@@ -28,6 +28,8 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     public static HfTokenizer Load(string path, SpecialTokens special)
     {
         if (!File.Exists(path)) throw new DlmException($"{path}: file not found (a Hugging Face model folder needs tokenizer.json)");
+        IO.RegularFile.Require(path);
+        TokenizerPatterns.Check(path);
         var byContent = new Dictionary<string, int>(StringComparer.Ordinal);
         var specials = new HashSet<int>();
         int maxId = -1;

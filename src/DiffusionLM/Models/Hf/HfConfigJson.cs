@@ -18,6 +18,7 @@ public sealed class HfConfigJson
     public static HfConfigJson Load(string path)
     {
         if (!File.Exists(path)) throw new DlmException($"{path}: file not found (a model folder needs config.json)");
+        IO.RegularFile.Require(path);
         JsonNode? node;
         try { node = JsonNode.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new DlmException($"{path}: not valid JSON ({e.Message})"); }
