@@ -24,7 +24,7 @@ public sealed class FuzzRunner(FuzzTarget target, IReadOnlyList<byte[]> seeds, l
         if (seeds.Count == 0) throw new DlmException($"fuzz target {target.Name}: the seed corpus is empty");
         var rng = new Random(unchecked((int)(seed ^ (seed >> 32)) ^ StableHash(target.Name)));
         var mutator = new Mutator(rng, seeds, target.Dictionary);
-        string scratch = Path.Combine(Path.GetTempPath(), $"dlm-fuzz-{target.Name}-{Environment.ProcessId}-{Guid.NewGuid():N}"[..60]);
+        string scratch = Path.Combine(Path.GetTempPath(), $"dlm-fuzz-{target.Name}-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(scratch);
         var failures = new List<FuzzFailure>();
         int rejected = 0, accepted = 0;
@@ -34,6 +34,12 @@ public sealed class FuzzRunner(FuzzTarget target, IReadOnlyList<byte[]> seeds, l
         {
             target.Setup?.Invoke(scratch);
             string path = Path.Combine(scratch, target.FileName);
+            // Warm-up, untimed: the first calls load native libraries and compile code.
+            foreach (var s in seeds)
+            {
+                File.WriteAllBytes(path, s);
+                try { target.Run(path); } catch (DlmException) { }
+            }
             for (int i = 0; i < inputs; i++)
             {
                 // Input 0..seeds-1 are the seeds themselves: they must pass.

@@ -91,6 +91,17 @@ public static class Checkpoint
     /// <summary>Dispatches on the file's content: model.type "llama2c" is llama2.c's BPE, anything else HF byte-level BPE.</summary>
     public static ITokenizer LoadTokenizer(string path)
     {
+        // A tokenizer.json comes from a model folder: whatever is wrong with its content (invalid UTF-8 in a string,
+        // a wrong type deep inside) is the file's error, reported with its name.
+        try { return LoadTokenizerFile(path); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException or IndexOutOfRangeException or OverflowException or InvalidCastException)
+        {
+            throw new DlmException($"{path}: not a valid tokenizer file ({e.GetType().Name}: {e.Message})");
+        }
+    }
+
+    static ITokenizer LoadTokenizerFile(string path)
+    {
         if (File.Exists(path)) IO.RegularFile.Require(path);
         if (File.Exists(path) && new FileInfo(path).Length > 0)
         {

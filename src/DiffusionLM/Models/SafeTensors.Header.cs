@@ -84,8 +84,11 @@ public static partial class SafeTensors
         long dataStart = 8 + (long)n;
         long dataLength = fileLength - dataStart;
 
+        // The Hugging Face reader requires UTF-8 JSON; invalid bytes in a name would otherwise fail deep inside.
+        try { _ = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetCharCount(headerBytes); }
+        catch (System.Text.DecoderFallbackException) { throw new DlmException($"{path}: header is not valid UTF-8"); }
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(headerBytes); }
+        try { doc = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new DlmException($"{path}: header is not valid JSON ({e.Message})"); }
         using (doc)
         {
