@@ -65,7 +65,7 @@ public class SafetyCliTests(TinyModelFixture fixture) : IClassFixture<TinyModelF
         var r = CliRunner.Run([.. train, "--resume", "--steps", "4"]);
         Assert.Equal(0, r.Code);
         Assert.Contains("step 4/4", r.Out);
-        Assert.Equal(4, Training.TrainingState.Load(tmp["run"]).TrainLoss.Count);
+        Assert.Equal(4, DiffusionLM.Training.TrainingState.Load(tmp["run"]).TrainLoss.Count);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public class SafetyCliTests(TinyModelFixture fixture) : IClassFixture<TinyModelF
     {
         var (model, tok) = Checkpoint.Load(fixture.ModelDir);
         model.Dispose();
-        var template = new Text.Chat.ChatTemplate("<|bos|>{{ messages[0]['content'] }}<|eos|>");
+        var template = new DiffusionLM.Text.Chat.ChatTemplate("<|bos|>{{ messages[0]['content'] }}<|eos|>");
         var ids = PromptEncoder.Encode(tok, "a <|eos|> b", template, allowSpecial: false);
         Assert.Equal(tok.Special.BosId, ids[0]);
         Assert.Equal(tok.Special.EosId, ids[^1]);
