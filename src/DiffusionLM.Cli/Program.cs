@@ -27,8 +27,24 @@ public static class Program
             TeacherCorpusCommand.Create(),
             ScoreCommand.Create(),
             AuditCommand.Create(),
+            FuzzCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
-        return root.Parse(args).Invoke(config);
+        // No response files: "--prompt @notes.txt" is the text "@notes.txt", never the content of a file.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parsed.Errors.Count > 0) return ParseError(parsed);
+        return parsed.Invoke(config);
+    }
+
+    /// <summary>A parse error is one line and a pointer to the verb's help (exit 2), not the whole help page.</summary>
+    static int ParseError(ParseResult parsed)
+    {
+        var verbs = new List<string>();
+        for (var c = parsed.CommandResult; c is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+            if (c.Parent is not null) verbs.Insert(0, c.Command.Name);
+        string verb = string.Join(" ", ["dlm", .. verbs]);
+        Io.Err.WriteLine($"error: {parsed.Errors[0].Message}" + (parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more)" : ""));
+        Io.Err.WriteLine($"see `{verb} --help`");
+        return 2;
     }
 }

@@ -4,6 +4,7 @@ using System.Globalization;
 using DiffusionLM.Analysis.Audit;
 using DiffusionLM.Cli.Terminal;
 using DiffusionLM.Corruption;
+using DiffusionLM.IO;
 using DiffusionLM.Reporting;
 
 namespace DiffusionLM.Cli.Commands;
@@ -22,11 +23,12 @@ public static class AuditCommand
         var trapSteps = new Option<int?>("--trap-train-steps") { Description = "L2: optimizer steps of each trap model (default 400; 150 with --quick)" };
         var language = new Option<string>("--language") { Description = "L2: the trap language (paper, coupled, coupled:K,n,pairs,d,m,f)", DefaultValueFactory = _ => "paper" };
         var seed = new Option<long>("--seed") { Description = "seed of every draw (training, corruption, sampling)", DefaultValueFactory = _ => 0 };
+        var force = OutputOptions.Force("write into --out when it holds an earlier audit (its files are overwritten)");
 
         var cmd = new Command("audit", "Measure the paper's Table 1 for each model: D1 smooth corruption (information against t, its spread across positions), " +
             "D2 closed form against the chain, D3 revisions and steps against length, L1 valid intermediate states, L2 the trap rate. Writes audit.json, audit.md, d1_curves.png.")
         {
-            models, outDir, quick, data, families, trainSteps, trapSamples, trapSteps, language, seed,
+            models, outDir, quick, data, families, trainSteps, trapSamples, trapSteps, language, seed, force,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -46,7 +48,7 @@ public static class AuditCommand
             Analysis.Trap.TrapLanguages.FromName(o.TrapLanguage);
             var dataFiles = r.GetValue(data) is { Length: > 0 } d ? d.Select(Path.GetFullPath).ToArray() : null;
             if (dataFiles?.FirstOrDefault(f => !File.Exists(f)) is { } missing) throw new DlmException($"{missing}: --data file not found");
-            Directory.CreateDirectory(dir);
+            using var output = OutputFolder.Claim(dir, "audit", OutputOptions.Existing(r.GetValue(force)), [.. given, .. dataFiles ?? []], replaces: false);
 
             // --quick's tiny models are bound by per-op overhead: one thread avoids OpenMP barriers that stall on a busy
             // machine (a 2-thread run took three times as long as a 1-thread one here) and fixes the thread count, so the

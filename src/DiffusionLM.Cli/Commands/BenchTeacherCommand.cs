@@ -43,6 +43,7 @@ public static class BenchTeacherCommand
         cmd.SetAction(r => Io.Guard(() =>
         {
             torch.set_num_threads(Math.Max(1, r.GetValue(threads)));
+            OutputChecks.Folder(r.GetValue(outDir)!);
             var (teacher, tok) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(teacherOpt), TeacherCorpusCommand.DefaultTeacher));
             using var _ = teacher;
             teacher.eval();

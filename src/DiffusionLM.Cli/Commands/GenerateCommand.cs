@@ -42,12 +42,13 @@ public static class GenerateCommand
         var probes = new Option<int?>("--probes") { Description = "dependency_aware: most positions probed per call, the least certain (default 8)" };
         var anchorsPerStep = new Option<int?>("--anchors-per-step") { Description = "dependency_aware: most independent uncertain positions drawn per step (default 0 = no limit)" };
         var clamp = new Option<bool>("--clamp") { Description = "gaussian_ddpm / gaussian_ddim: Diffusion-LM's clamping trick, the x0 estimate snapped to the nearest token embedding at every step" };
+        var allowSpecial = PromptOptions.AllowSpecialTokens();
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
-            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp,
+            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -64,6 +65,7 @@ public static class GenerateCommand
                 Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
                 Candidates = r.GetValue(candidates), Probes = r.GetValue(probes), AnchorsPerStep = r.GetValue(anchorsPerStep), Clamp = r.GetValue(clamp),
             };
+            SamplerOptionRanges.Check(settings);
             // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
             if (m.Config.Causal)
                 return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
@@ -71,15 +73,15 @@ public static class GenerateCommand
             SamplerRegistry.CheckFamily(samplerName, m.Config.Process);
             var chosen = SamplerRegistry.Create(samplerName, settings);
             var promptText = r.GetValue(prompt)!;
+            IChatTemplate? template = null;
             if (r.GetValue(chat))
             {
-                var template = loaded.ChatTemplate
+                template = loaded.ChatTemplate
                     ?? throw new DlmException($"{loaded.Folder}: --chat needs a chat_template in {ChatTemplate.ConfigFile}");
-                promptText = template.Apply(promptText);
             }
             // llama2.c's convention (run.c): a text starts with <s>; the story model learnt that <s> opens a story.
-            var promptIds = (tokenizer is Llama2cTokenizer ? tokenizer.Encode(promptText).Prepend(tokenizer.Special.BosId) : tokenizer.Encode(promptText))
-                .Select(i => (long)i).ToArray();
+            var encoded = PromptEncoder.Encode(tokenizer, promptText, template, r.GetValue(allowSpecial));
+            var promptIds = (tokenizer is Llama2cTokenizer ? encoded.Prepend(tokenizer.Special.BosId) : encoded).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
             if (promptIds.Length + settings.GenLength > context)
                 throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");

@@ -17,14 +17,16 @@ public static class ImportHfCommand
     public static Command Create()
     {
         var from = new Option<string>("--from") { Description = "a Hugging Face model folder (LLaDA, Dream or MDLM: config.json, safetensors shards, tokenizer.json)", Required = true };
-        var outDir = new Option<string>("--out") { Description = "the folder to create (replaced atomically if it exists)", Required = true };
+        var outDir = new Option<string>("--out") { Description = "the folder to create (atomically; an earlier output of dlm there is replaced only with --force)", Required = true };
+        var force = OutputOptions.Force();
         var hf = new Command("hf", "Check a Hugging Face folder (config, every tensor name and shape, tokenizer, chat template) and copy its data files into --out. DiffusionLM also reads such folders in place: --model accepts them directly.")
         {
-            from, outDir,
+            from, outDir, force,
         };
         hf.SetAction(r => Io.Guard(() =>
         {
             var src = r.GetValue(from)!;
+            using var output = OutputFolder.Claim(r.GetValue(outDir)!, "import hf", OutputOptions.Existing(r.GetValue(force)), [src]);
             var (config, tensors) = HfModels.Check(src);
             using (HfModels.LoadTokenizer(src, config)) { }
             var chat = ChatTemplate.Load(src);

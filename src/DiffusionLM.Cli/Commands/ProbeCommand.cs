@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using DiffusionLM.Analysis.Probe;
 using DiffusionLM.Cli.Terminal;
+using DiffusionLM.IO;
 using DiffusionLM.Models;
 using DiffusionLM.Reporting;
 using DiffusionLM.Sampling;
@@ -32,6 +33,8 @@ public static class ProbeCommand
         var remasking = new Option<string>("--remasking") { Description = "stepwise: low_confidence or random", DefaultValueFactory = _ => LladaSamplerOptions.LowConfidence };
         var temperature = new Option<double>("--temperature") { Description = "stepwise: 0 greedy, > 0 Gumbel-max sampling", DefaultValueFactory = _ => 0.0 };
         var seed = new Option<long>("--seed") { Description = "stepwise: seed of the sampler's random draws", DefaultValueFactory = _ => 0 };
+        var force = OutputOptions.Force();
+        var allowSpecial = PromptOptions.AllowSpecialTokens();
         var bench = new Option<bool>("--bench") { Description = "benchmark: time the probe batched and one prompt at a time (side by side) and print prompts/s; --out is optional" };
 
         var cmd = new Command("probe",
@@ -39,7 +42,7 @@ public static class ProbeCommand
             "per masked position the top-k tokens, entropy, KL from the corpus unigram, structural top-1 share, the prompt's information " +
             "KL(p(x_i | prompt, masks) ‖ p(x_i | masks only)) and eos mass, averaged over the prompts with 95% intervals.")
         {
-            model, prompts, limit, masks, topK, outDir, batch, figurePrompt, noTruncate, truncate, noUnigram, steps, sampler, blockLength, remasking, temperature, seed, bench,
+            model, prompts, limit, masks, topK, outDir, batch, figurePrompt, noTruncate, truncate, noUnigram, steps, sampler, blockLength, remasking, temperature, seed, bench, force, allowSpecial,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -50,6 +53,7 @@ public static class ProbeCommand
                 ? new StepwiseOptions(r.GetValue(sampler)!, k, r.GetValue(blockLength), r.GetValue(remasking)!, r.GetValue(temperature), r.GetValue(seed))
                 : null;
             stepwise?.Validate(options.Masks);
+            OptionRanges.NonNegative("--temperature", r.GetValue(temperature));
             string? output = r.GetValue(outDir);
             bool isBench = r.GetValue(bench);
             if (output is null && !isBench) throw new DlmException("--out DIR is required (the report folder)");
@@ -60,6 +64,7 @@ public static class ProbeCommand
             if (figure < 0 || figure >= set.Count) throw new DlmException($"--figure-prompt {figure} is out of range: {set.Count} prompts (0..{set.Count - 1})");
 
             string folder = ModelLocator.Resolve(r.GetValue(model));
+            using var claimed = output is null ? null : OutputFolder.Claim(output, "probe", OutputOptions.Existing(r.GetValue(force)), [folder, promptsFile]);
             using var loaded = ModelLoader.Load(folder);
             var unigram = UnigramReference.TryLoad(folder, loaded.Model.Config.VocabSize);
             if (unigram is null && !r.GetValue(noUnigram))
@@ -79,7 +84,7 @@ public static class ProbeCommand
                         last = done;
                         report(offset + done, null);
                     }
-                    return new InformationProbe(loaded.Model, loaded.Tokenizer, unigram, loaded.ChatTemplate) { OnProgress = OnProgress }.Run(set, options, stepwise);
+                    return new InformationProbe(loaded.Model, loaded.Tokenizer, unigram, loaded.ChatTemplate) { OnProgress = OnProgress, AllowSpecialTokens = r.GetValue(allowSpecial) }.Run(set, options, stepwise);
                 });
             ProbeReport.Write(output!, result, new ProbeRunInfo(folder, promptsFile), figure);
             Io.Out.WriteLine($"probed {result.Prompts.Count} prompts × {options.Masks} masks in {result.Seconds:F1} s; report in {output}");

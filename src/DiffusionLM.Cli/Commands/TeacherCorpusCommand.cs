@@ -24,17 +24,19 @@ public static class TeacherCorpusCommand
         var batch = new Option<int>("--batch-size") { Description = "stories decoded together", DefaultValueFactory = _ => 256 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "cap on a story's tokens (default: the teacher's context minus <s>)" };
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature", DefaultValueFactory = _ => 1.0 };
+        var force = OutputOptions.Force("replace --out if the file exists");
         var cmd = new Command("teacher-corpus",
             "Sample stories from a causal teacher (default: stories260K) from <s> until it writes <s> again, batched with a key/value cache. " +
             "The result is a corpus whose true distribution is known exactly: the teacher's.")
         {
-            model, stories, seed, outFile, batch, maxTokens, temperature,
+            model, stories, seed, outFile, batch, maxTokens, temperature, force,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
             // A 260K-parameter model is bound by per-op overhead: one thread avoids OpenMP barriers that stall on a
             // busy machine, and fixes the thread count so that the sampled corpus is the same everywhere it runs.
             TorchSharp.torch.set_num_threads(1);
+            IO.OutputChecks.File(r.GetValue(outFile)!, r.GetValue(force));
             var (teacher, tokenizer) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(model), DefaultTeacher));
             using var _ = teacher;
             teacher.eval();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using DiffusionLM.Cli.Terminal;
+using DiffusionLM.IO;
 using DiffusionLM.Training;
 
 namespace DiffusionLM.Cli.Commands;
@@ -37,10 +38,11 @@ public static class TrainCommand
         var threads = new Option<int?>("--threads") { Description = "torch threads (default: libtorch's, one per core); 1 is often as fast for models under a few million parameters" };
         var evalEvery = new Option<int>("--eval-interval") { Description = "steps between validation losses", DefaultValueFactory = _ => 100 };
         var saveEvery = new Option<int>("--save-interval") { Description = "steps between checkpoints", DefaultValueFactory = _ => 500 };
+        var force = OutputOptions.Force("start a new run over a folder that holds one (without it, such a folder is refused)");
 
         var cmd = new Command("train", "Train a diffusion LM (masked, uniform or gaussian) on text files. Ctrl-C saves a checkpoint; --resume continues it.")
         {
-            data, outDir, preset, initFrom, dModel, layers, heads, kvHeads, mlp, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, corruption, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery, threads,
+            data, outDir, preset, initFrom, dModel, layers, heads, kvHeads, mlp, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, corruption, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery, threads, force,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -61,19 +63,25 @@ public static class TrainCommand
             }
             if (options.EvalInterval <= 0 || options.SaveInterval <= 0) throw new DlmException("--eval-interval and --save-interval must be positive");
             if (options.VocabSize < 260) throw new DlmException($"--vocab-size {options.VocabSize} is too small (256 bytes + 4 special tokens at least)");
-            using var cts = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-            Console.CancelKeyPress += onCancel;
-            try
-            {
-                var outPath = r.GetValue(outDir)!;
-                var state = TrainingView.Run(on => new Trainer { OnProgress = on }.Run(options, outPath, r.GetValue(resume), cts.Token));
-                var lastVal = state.ValLoss.LastOrDefault();
-                Io.Out.WriteLine($"saved {outPath} at step {state.Step}/{state.TotalSteps}" +
-                    (lastVal is null ? "" : $"; validation loss {lastVal.Loss:F4} (ELBO, nats/token)"));
-                return cts.IsCancellationRequested ? 130 : 0;
-            }
-            finally { Console.CancelKeyPress -= onCancel; }
+            OptionRanges.Positive("--lr", options.LearningRate);
+            OptionRanges.Positive("--minutes", options.Minutes);
+            var outPath = r.GetValue(outDir)!;
+            bool isResume = r.GetValue(resume);
+            var budget = TrainResume.Check(r, outPath, isResume, r.GetValue(force), options,
+            [
+                (data, o => o.Data), (preset, o => o.Preset), (seed, o => o.Seed), (batch, o => o.BatchSize), (seqLen, o => o.SeqLen), (lr, o => o.LearningRate),
+                (vocab, o => o.VocabSize), (tokenizer, o => o.Tokenizer), (process, o => o.Process), (schedule, o => o.Schedule), (sft, o => o.Sft),
+                (sftCut, o => o.SftCut), (minAnswer, o => o.MinAnswer), (sftFormat, o => o.SftFormat), (timeCond, o => o.TimeConditioning),
+                (evalEvery, o => o.EvalInterval), (saveEvery, o => o.SaveInterval),
+            ]);
+            using var output = OutputFolder.Claim(outPath, "train", isResume ? OutputFolder.Existing.Continue : r.GetValue(force) ? OutputFolder.Existing.Replace : OutputFolder.Existing.Refuse,
+                [.. options.Data, options.Tokenizer]);
+            using var stop = new StopSignals();
+            var state = TrainingView.Run(on => new Trainer { OnProgress = on, NewBudget = budget }.Run(options, outPath, isResume, stop.Token));
+            var lastVal = state.ValLoss.LastOrDefault();
+            Io.Out.WriteLine($"saved {outPath} at step {state.Step}/{state.TotalSteps}" +
+                (lastVal is null ? "" : $"; validation loss {lastVal.Loss:F4} (ELBO, nats/token)"));
+            return stop.Stopped ? 130 : 0;
         }));
         return cmd;
     }

@@ -26,12 +26,13 @@ public static class TrapCommand
         var naturalPrompts = new Option<string?>("--natural-prompts") { Description = $"prompts: JSON Lines (\"prompt\", as data/prompts/*.jsonl) or a text file whose lines are prompts (default: the story openings, {BenchQualityCommand.DefaultOpenings})" };
         var naturalCount = new Option<int>("--natural-count") { Description = "natural-text prompts per setting", DefaultValueFactory = _ => 16 };
         var reuse = new Option<bool>("--reuse-models") { Description = "load each language's model saved by an earlier run in --out (DIR/LANGUAGE/model) instead of training it" };
+        var force = OutputOptions.Force("write into --out when it holds an earlier trap run (files of that run are overwritten; --reuse-models continues one without it)");
         var naturalLength = new Option<int>("--natural-length") { Description = "tokens generated per natural-text prompt", DefaultValueFactory = _ => 64 };
 
         var cmd = new Command("trap", "The marginal trap: train small models on languages with an exact support, sample them with every sampler " +
             "at temperature 1 from one to many tokens per step, and report the invalid rate beside the exact product-of-marginals rate (trap.json, figures).")
         {
-            outDir, quick, languages, samples, trainSteps, seed, only, reuse, natural, naturalPrompts, naturalCount, naturalLength,
+            outDir, quick, languages, samples, trainSteps, seed, only, reuse, natural, naturalPrompts, naturalCount, naturalLength, force,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -45,7 +46,8 @@ public static class TrapCommand
             long s = r.GetValue(seed);
             var trainOpts = new TrapTrainingOptions(Steps: r.GetValue(trainSteps) ?? (q ? 150 : 800), Seed: s);
             var curves = r.GetValue(only) is { Length: > 0 } o ? o.ToHashSet() : null;
-            Directory.CreateDirectory(dir);
+            using var output = OutputFolder.Claim(dir, "trap", r.GetValue(reuse) ? OutputFolder.Existing.Continue : OutputOptions.Existing(r.GetValue(force)),
+                [r.GetValue(natural), r.GetValue(naturalPrompts)], replaces: false);
             var reports = new List<object>();
             foreach (var lang in langs)
                 reports.Add(RunLanguage(lang, dir, q, n, trainOpts, (ulong)s, curves, r.GetValue(reuse)));

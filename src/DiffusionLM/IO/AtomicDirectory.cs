@@ -15,7 +15,8 @@ namespace DiffusionLM.IO;
 /// long, a concurrent reader gets "not found" (a clear error) rather than a mix of old and new files,
 /// and a crash inside the window loses nothing — both complete folders remain on disk, the old one as
 /// <c>.{name}.old-*</c> and the new one as <c>.{name}.tmp-*</c>, and either can be renamed back by hand.
-/// Checkpoints are written by one trainer at a time; concurrent writers to one target are not supported.</para>
+/// A second writer to one target is refused by the lock of <see cref="OutputFolder"/>; folders a killed writer left
+/// behind are cleaned up (or, for the old folder of a crash inside the window, put back) by <see cref="RecoverStale"/>.</para>
 /// </remarks>
 public static class AtomicDirectory
 {
@@ -30,12 +31,16 @@ public static class AtomicDirectory
             throw new DlmException($"{targetDir}: cannot replace a file-system root");
         if (File.Exists(target)) throw new DlmException($"{targetDir}: is a file, expected a folder");
         Directory.CreateDirectory(parent);
+        RecoverStale(target, anyOwner: false);
 
         var temp = Path.Combine(parent, AtomicFile.TempName(name, "tmp"));
         Directory.CreateDirectory(temp);
         try
         {
             fill(temp);
+            // The folder's manifest (IO/OutputFolder: which verb wrote it) survives every rewrite.
+            string manifest = Path.Combine(target, OutputFolder.ManifestFile), carried = Path.Combine(temp, OutputFolder.ManifestFile);
+            if (File.Exists(manifest) && !File.Exists(carried)) File.Copy(manifest, carried);
             foreach (var file in Directory.EnumerateFiles(temp, "*", SearchOption.AllDirectories))
                 AtomicFile.Fsync(file);
         }
@@ -68,6 +73,61 @@ public static class AtomicDirectory
             throw;
         }
         if (old is not null) TryDeleteDirectory(old);
+    }
+
+    /// <summary>
+    /// Cleans up after a writer killed mid-write (kill -9, power loss): if the target is missing but an
+    /// <c>.{name}.old-*</c> copy exists, the crash came between the two renames and that complete old folder is
+    /// put back; then every <c>.{name}.tmp-*</c> and <c>.{name}.old-*</c> sibling left by a dead process is deleted.
+    /// With <paramref name="anyOwner"/> (the caller holds the folder's lock) the owner's liveness is not asked.
+    /// </summary>
+    public static void RecoverStale(string targetDir, bool anyOwner)
+    {
+        var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(targetDir));
+        var name = Path.GetFileName(target);
+        var parent = Path.GetDirectoryName(target);
+        if (string.IsNullOrEmpty(name) || parent is null || !Directory.Exists(parent)) return;
+        List<string> stale;
+        try
+        {
+            stale = Directory.EnumerateDirectories(parent, $".{name}.*-*")
+                .Where(d => IsStaleName(Path.GetFileName(d), name, anyOwner)).ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }
+        if (!Directory.Exists(target))
+        {
+            var old = stale.Where(d => Path.GetFileName(d).StartsWith($".{name}.old-", StringComparison.Ordinal))
+                .OrderByDescending(Directory.GetLastWriteTimeUtc).FirstOrDefault();
+            if (old is not null)
+            {
+                try { Directory.Move(old, target); stale.Remove(old); }
+                catch (IOException) { }
+            }
+        }
+        foreach (var dir in stale) TryDeleteDirectory(dir);
+    }
+
+    /// <summary>Is <paramref name="entry"/> a <c>.{name}.tmp-{pid}-{hex}</c> or <c>.old-</c> folder whose writer is gone?</summary>
+    static bool IsStaleName(string entry, string name, bool anyOwner)
+    {
+        foreach (var kind in new[] { "tmp", "old" })
+        {
+            string prefix = $".{name}.{kind}-";
+            if (!entry.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            var rest = entry[prefix.Length..].Split('-');
+            if (rest.Length != 2 || !int.TryParse(rest[0], out int pid)) return false;
+            if (pid == Environment.ProcessId) return false; // possibly a write in progress on another thread
+            return anyOwner || !IsAlive(pid);
+        }
+        return false;
+    }
+
+    static bool IsAlive(int pid)
+    {
+        if (OperatingSystem.IsLinux()) return Directory.Exists($"/proc/{pid}");
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     static void TryDeleteDirectory(string path)

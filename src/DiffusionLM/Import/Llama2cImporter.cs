@@ -42,6 +42,7 @@ public static class Llama2cImporter
     public static Llama2cHeader ReadHeader(string path)
     {
         if (!File.Exists(path)) throw new DlmException($"{path}: checkpoint file not found");
+        IO.RegularFile.Require(path, "llama2.c checkpoint");
         long length = new FileInfo(path).Length;
         if (length < Llama2cHeader.Bytes)
             throw new DlmException($"{path}: {length} bytes, too short for a llama2.c checkpoint (expected a {Llama2cHeader.Bytes}-byte header of 7 int32)");
@@ -52,7 +53,6 @@ public static class Llama2cImporter
             f.ReadExactly(buf);
             for (int i = 0; i < 7; i++) h[i] = BitConverter.ToInt32(buf, 4 * i);
         }
-        var header = new Llama2cHeader(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], SharedClassifier: h[5] > 0);
         void Check(bool ok, string what)
         {
             if (!ok) throw new DlmException($"{path}: header {what} (dim {h[0]}, hidden_dim {h[1]}, n_layers {h[2]}, n_heads {h[3]}, n_kv_heads {h[4]}, vocab_size {h[5]}, seq_len {h[6]}); not a llama2.c v0 checkpoint, or corrupt");
@@ -62,6 +62,8 @@ public static class Llama2cImporter
         Check(h[3] > 0 && h[0] % h[3] == 0 && (h[0] / h[3]) % 2 == 0, "needs n_heads dividing dim into an even head size");
         Check(h[4] > 0 && h[3] % h[4] == 0, "needs n_kv_heads dividing n_heads");
         Check(h[5] != 0 && Math.Abs((long)h[5]) <= 1 << 22, "has a vocab_size out of range");
+        // Only now: Math.Abs(int.MinValue) would overflow.
+        var header = new Llama2cHeader(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], SharedClassifier: h[5] > 0);
         long expected = Llama2cHeader.Bytes + 4 * header.FloatCount;
         if (length != expected)
             throw new DlmException(

@@ -41,6 +41,12 @@ public static class Checkpoint
         // llama2.c's vocabulary has no unused ids: a smaller tokenizer belongs to another model.
         if (tokenizer is Llama2cTokenizer && tokenizer.VocabSize != config.VocabSize)
             throw new DlmException($"{Path.Combine(dir, TokenizerFile)}: tokenizer has {tokenizer.VocabSize} tokens but config.json's vocab_size is {config.VocabSize}");
+        // The config is acted on only once it agrees with the weights' header: a config.json claiming 10^8 layers
+        // must fail here, not in the constructor after allocating all the memory there is.
+        var header = SafeTensors.ReadHeader(Path.Combine(dir, WeightsFile));
+        long stored = header.Values.Sum(t => t.NumElements);
+        if (config.MinimumParameters > stored)
+            throw new DlmException($"{Path.Combine(dir, ConfigFile)}: describes a model of at least {config.MinimumParameters:G4} parameters but {WeightsFile} holds {stored:N0}: the config is not the one of these weights");
         var model = new LladaModel(config);
         try { LoadWeights(model, dir); }
         catch { model.Dispose(); throw; }
@@ -67,6 +73,7 @@ public static class Checkpoint
         foreach (var (name, p) in expected)
         {
             using var t = tensors[name];
+            NonFinite.Check(t, $"{path}: tensor \"{name}\"");
             p.copy_(t.to_type(p.dtype));
         }
     }
@@ -84,6 +91,18 @@ public static class Checkpoint
     /// <summary>Dispatches on the file's content: model.type "llama2c" is llama2.c's BPE, anything else HF byte-level BPE.</summary>
     public static ITokenizer LoadTokenizer(string path)
     {
+        // A tokenizer.json comes from a model folder: whatever is wrong with its content (invalid UTF-8 in a string,
+        // a wrong type deep inside) is the file's error, reported with its name.
+        try { return LoadTokenizerFile(path); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException or IndexOutOfRangeException or OverflowException or InvalidCastException)
+        {
+            throw new DlmException($"{path}: not a valid tokenizer file ({e.GetType().Name}: {e.Message})");
+        }
+    }
+
+    static ITokenizer LoadTokenizerFile(string path)
+    {
+        if (File.Exists(path)) IO.RegularFile.Require(path);
         if (File.Exists(path) && new FileInfo(path).Length > 0)
         {
             System.Text.Json.Nodes.JsonNode? root = null;

@@ -45,7 +45,12 @@ public sealed partial class LladaModel : nn.Module, IContinuousDenoiser
     }
 
     public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
-        => Config.IsGaussian ? LogitsOfCleanIds(ids, attentionMask, time) : Forward(ids, attentionMask, time, cache: null);
+    {
+        var logits = Config.IsGaussian ? LogitsOfCleanIds(ids, attentionMask, time) : Forward(ids, attentionMask, time, cache: null);
+        // Inference (sampling, instruments) stops at NaN logits instead of turning them into token 0; training has its loss check.
+        if (!is_grad_enabled()) NonFinite.CheckLogits(logits, "model");
+        return logits;
+    }
 
     /// <summary>Full forward with an optional key/value cache (causal models only) for incremental decoding.</summary>
     public Tensor Forward(Tensor ids, Tensor? attentionMask, Tensor? time, KvCache? cache)

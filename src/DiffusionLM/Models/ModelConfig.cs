@@ -63,6 +63,15 @@ public sealed record ModelConfig
 
     [JsonIgnore] public int HeadDim => DModel / NHeads;
 
+    public const int MaxDModel = 1 << 16, MaxLayers = 1024, MaxMlpHidden = 1 << 18, MaxVocab = 1 << 22, MaxContext = 1 << 17;
+
+    /// <summary>
+    /// A lower bound of the parameter count of this architecture (embedding, attention and MLP matrices; norms and
+    /// extras left out): the weights file must hold at least this many elements, checked before anything is allocated.
+    /// </summary>
+    [JsonIgnore] public double MinimumParameters =>
+        (double)VocabSize * DModel + (double)NLayers * ((double)DModel * DModel * 2 + 3.0 * DModel * MlpHiddenSize);
+
     static readonly string[] Required =
         ["d_model", "n_heads", "n_kv_heads", "n_layers", "mlp_hidden_size", "vocab_size", "max_sequence_length", "mask_token_id", "eos_token_id"];
 
@@ -74,8 +83,9 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new DlmException($"{path}: file not found (a model folder needs config.json)");
+        IO.RegularFile.Require(path);
         JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        try { node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new DlmException($"{path}: not valid JSON ({e.Message})"); }
         if (node is not JsonObject obj) throw new DlmException($"{path}: expected a JSON object");
         foreach (var field in Required)
@@ -94,7 +104,17 @@ public sealed record ModelConfig
         {
             if (!ok) throw new DlmException($"{source}: field \"{field}\" {expected}");
         }
-        Check(DModel > 0, "d_model", "must be positive");
+        // Upper bounds far above any model this project can run (LLaDA-8B: d 4096, 32 layers, 126k vocabulary, 4k
+        // context; Dream-7B: 128k context), below what would make a constructor allocate until memory runs out.
+        Check(DModel > 0 && DModel <= MaxDModel, "d_model", $"must be between 1 and {MaxDModel}");
+        Check(NLayers <= MaxLayers, "n_layers", $"must be at most {MaxLayers}");
+        Check(MlpHiddenSize <= MaxMlpHidden, "mlp_hidden_size", $"must be at most {MaxMlpHidden}");
+        Check(VocabSize <= MaxVocab, "vocab_size", $"must be at most {MaxVocab}");
+        Check(MaxSequenceLength <= MaxContext, "max_sequence_length", $"must be at most {MaxContext}");
+        Check(double.IsFinite(RopeTheta) && RopeTheta > 0, "rope_theta", "must be a finite number above 0");
+        Check(double.IsFinite(RmsNormEps) && RmsNormEps > 0 && RmsNormEps < 1, "rms_norm_eps", "must be a number in (0, 1)");
+        Check(PadTokenId >= -1 && PadTokenId < VocabSize, "pad_token_id", $"must be a token id below vocab_size ({VocabSize}) or -1 (none)");
+        Check(BosTokenId >= -1 && BosTokenId < VocabSize, "bos_token_id", $"must be a token id below vocab_size ({VocabSize}) or -1 (none)");
         Check(NHeads > 0 && DModel % NHeads == 0, "n_heads", $"must divide d_model ({DModel})");
         Check(HeadDim % 2 == 0, "n_heads", "must leave an even head size for RoPE");
         Check(NKvHeads > 0 && NHeads % NKvHeads == 0, "n_kv_heads", $"must divide n_heads ({NHeads})");

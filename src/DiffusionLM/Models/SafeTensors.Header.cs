@@ -61,6 +61,7 @@ public static partial class SafeTensors
             throw new DlmException(Directory.Exists(path)
                 ? $"{path}: is a folder, expected a .safetensors file"
                 : $"{path}: file not found");
+        IO.RegularFile.Require(path);
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         return ParseHeader(path, handle);
     }
@@ -83,8 +84,11 @@ public static partial class SafeTensors
         long dataStart = 8 + (long)n;
         long dataLength = fileLength - dataStart;
 
+        // The Hugging Face reader requires UTF-8 JSON; invalid bytes in a name would otherwise fail deep inside.
+        try { _ = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetCharCount(headerBytes); }
+        catch (System.Text.DecoderFallbackException) { throw new DlmException($"{path}: header is not valid UTF-8"); }
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(headerBytes); }
+        try { doc = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new DlmException($"{path}: header is not valid JSON ({e.Message})"); }
         using (doc)
         {
@@ -106,6 +110,7 @@ public static partial class SafeTensors
                     throw new DlmException($"{path}: tensor \"{prop.Name}\" appears twice in the header");
                 tensors[prop.Name] = ParseEntry(path, prop.Name, prop.Value, dataStart, dataLength, fileLength);
             }
+            CheckLayout(path, tensors.Values, dataLength);
             return (tensors, metadata);
         }
     }
@@ -154,6 +159,26 @@ public static partial class SafeTensors
             throw new DlmException(
                 $"{where}: data_offsets [{begin}, {end}] run past the end of the data buffer ({dataLength} bytes; file is {fileLength} bytes): the file is truncated");
         return new TensorInfo(name, dtype, shape, begin, end, path, dataStart);
+    }
+
+    /// <summary>
+    /// The data buffer must be exactly the tensors, back to back, as the Hugging Face reader requires: sorted by
+    /// offset, each begins where the previous ended (no overlap, which would alias two tensors' bytes, and no gap),
+    /// the first at 0 and the last ending at the end of the file (no trailing bytes).
+    /// </summary>
+    static void CheckLayout(string path, IEnumerable<TensorInfo> tensors, long dataLength)
+    {
+        long next = 0;
+        foreach (var t in tensors.OrderBy(t => t.Begin).ThenBy(t => t.End))
+        {
+            if (t.Begin != next)
+                throw new DlmException(t.Begin < next
+                    ? $"{path}: tensor \"{t.Name}\": data_offsets [{t.Begin}, {t.End}] overlap the previous tensor's bytes (which end at {next})"
+                    : $"{path}: tensor \"{t.Name}\": data_offsets [{t.Begin}, {t.End}] leave a gap after byte {next} of the data buffer");
+            next = t.End;
+        }
+        if (next != dataLength)
+            throw new DlmException($"{path}: {dataLength - next} trailing bytes after the last tensor (the data buffer is {dataLength} bytes, the tensors end at {next})");
     }
 
     /// <summary>Builds the JSON header, padded with spaces to a multiple of 8 bytes as the Hugging Face writer does.</summary>

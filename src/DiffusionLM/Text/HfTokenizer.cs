@@ -28,6 +28,8 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     public static HfTokenizer Load(string path, SpecialTokens special)
     {
         if (!File.Exists(path)) throw new DlmException($"{path}: file not found (a Hugging Face model folder needs tokenizer.json)");
+        IO.RegularFile.Require(path);
+        TokenizerPatterns.Check(path);
         var byContent = new Dictionary<string, int>(StringComparer.Ordinal);
         var specials = new HashSet<int>();
         int maxId = -1;
@@ -69,6 +71,10 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         catch (Exception e) { throw new DlmException($"{path}: Hugging Face tokenizers cannot load it ({e.Message})"); }
         return new HfTokenizer(path, rust, tokens, specials, byContent, special);
     }
+
+    /// <summary>The strings of the special added tokens (what a user's text must not turn into; see <see cref="PromptEncoder"/>).</summary>
+    internal IEnumerable<string> SpecialContents =>
+        _special.Append(Special.MaskId).Where(i => i >= 0 && i < _tokens.Length && !string.IsNullOrEmpty(_tokens[i])).Select(i => _tokens[i]).Distinct();
 
     public int[] Encode(string text) => _rust.Encode(text).Select(id => (int)id).ToArray();
 

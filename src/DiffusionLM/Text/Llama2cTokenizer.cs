@@ -219,6 +219,9 @@ public sealed class Llama2cTokenizer : ITokenizer
     public static Llama2cTokenizer ReadBin(string path, int vocabSize)
     {
         if (!File.Exists(path)) throw new DlmException($"{path}: tokenizer file not found");
+        IO.RegularFile.Require(path, "llama2.c tokenizer");
+        if (vocabSize < ByteOffset + 256)
+            throw new DlmException($"{path}: a vocabulary of {vocabSize} tokens cannot hold llama2.c's {ByteOffset} special and 256 byte tokens (the checkpoint's vocab_size is wrong)");
         var data = File.ReadAllBytes(path);
         if (data.Length < 4) throw new DlmException($"{path}: {data.Length} bytes, too short for a llama2.c tokenizer (expected a 4-byte header and {vocabSize} tokens)");
         int maxLen = BitConverter.ToInt32(data, 0);

@@ -196,6 +196,9 @@ internal static class TokenizerJson
         var missing = ByteLevelBpeTokenizer.SpecialContents.Where(s => added.All(a => a.Content != s)).ToList();
         if (missing.Count > 0)
             throw new FormatException($"special token{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)} missing from added_tokens");
+        // Ids index arrays the size of the vocabulary: a file's "id": 100000000 must not allocate them.
+        if (vocab.Values.Concat(added.Select(a => a.Id)).DefaultIfEmpty(0).Max() >= Models.ModelConfig.MaxVocab)
+            throw new DlmException($"a token id is at least {Models.ModelConfig.MaxVocab}: far above any vocabulary this project reads");
         return new ByteLevelBpeTokenizer(vocab, merges, added, ignoreMerges);
     }
 

@@ -8,6 +8,9 @@ using static TorchSharp.torch;
 
 namespace DiffusionLM.Training;
 
+/// <summary>A resumed run's new budget: exactly one of a total step count or minutes.</summary>
+public sealed record ResumeBudget(int? Steps, double? Minutes);
+
 public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double? ValLoss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, string? Message = null);
 
 /// <summary>
@@ -18,11 +21,18 @@ public sealed class Trainer
 {
     public Action<TrainingProgress>? OnProgress { get; init; }
 
+    /// <summary>
+    /// With resume: the run's new budget, "continue to this total" (--steps N, or --minutes M resolved to a step count
+    /// after 5 steps as a fresh run does); null keeps the saved one. The LR schedule follows the new total from here on.
+    /// </summary>
+    public ResumeBudget? NewBudget { get; init; }
+
     /// <summary>Starts a run, or with <paramref name="resume"/> continues the one saved in <paramref name="outDir"/>.</summary>
     public TrainingState Run(TrainingOptions requested, string outDir, bool resume, CancellationToken cancel = default)
     {
         TrainingState? saved = resume ? TrainingState.Load(outDir) : null;
-        var opts = saved?.Options ?? requested;
+        var opts = saved is null ? requested : NewBudget is { } budget ? saved.Options with { Steps = budget.Steps, Minutes = budget.Minutes } : saved.Options;
+        if (saved is not null && opts.Steps < saved.Step) throw new DlmException($"--steps {opts.Steps}: the run in {outDir} is already at step {saved.Step}");
         var preset = Preset.FromName(opts.Preset);
         int seqLen = opts.SeqLen ?? preset.SeqLen, batchSize = opts.BatchSize ?? preset.BatchSize;
         if (seqLen < BatchSampler.MinPrompt * 4) throw new DlmException($"--seq-len {seqLen} is too short (at least {BatchSampler.MinPrompt * 4})");
@@ -87,7 +97,7 @@ public sealed class Trainer
         var valLoss = saved?.ValLoss.ToList() ?? [];
         long tokensSeen = saved?.TokensSeen ?? 0;
         int step = saved?.Step ?? 0;
-        int totalSteps = saved?.TotalSteps ?? opts.Steps ?? 0;
+        int totalSteps = saved is null || NewBudget is not null ? opts.Steps ?? 0 : saved.TotalSteps;
         var clock = Stopwatch.StartNew();
         int stepsThisRun = 0;
 

@@ -32,6 +32,8 @@ public sealed class InformationProbe
 
     /// <summary>Called after each batch (and each stepwise step) with (prompts done, prompts in all).</summary>
     public Action<int, int>? OnProgress { get; init; }
+    /// <summary>Encode special-token strings in prompts as the special tokens (default: as text; see <see cref="PromptEncoder"/>).</summary>
+    public bool AllowSpecialTokens { get; init; }
 
     public InformationProbe(IDenoiser model, ITokenizer tokenizer, UnigramReference? unigram, IChatTemplate? chatTemplate = null)
     {
@@ -57,7 +59,7 @@ public sealed class InformationProbe
         int context = _model.Config.MaxSequenceLength;
         if (options.Masks >= context)
             throw new DlmException($"--masks {options.Masks} leaves no room for a prompt in the model's context of {context} tokens (use at most {context - 1})");
-        var ids = _tokenizer.Encode(_template?.Apply(prompt.Text) ?? prompt.Text);
+        var ids = PromptEncoder.Encode(_tokenizer, prompt.Text, _template, AllowSpecialTokens, prompt.Source);
         if (ids.Length == 0) throw new DlmException($"{prompt.Source}: the prompt encodes to no tokens");
         int room = context - options.Masks;
         truncated = 0;

@@ -87,6 +87,7 @@ public sealed class DreamModel : IHfDenoiser
         var raw = ModelLogits(ids, attentionMask, time);
         long l = raw.shape[1];
         var shifted = l == 1 ? raw : cat([raw.narrow(1, 0, 1), raw.narrow(1, 0, l - 1)], 1);
+        NonFinite.CheckLogits(shifted, "Dream model");
         return shifted.MoveToOuterDisposeScope();
     }
 

@@ -18,8 +18,9 @@ public sealed class HfConfigJson
     public static HfConfigJson Load(string path)
     {
         if (!File.Exists(path)) throw new DlmException($"{path}: file not found (a model folder needs config.json)");
+        IO.RegularFile.Require(path);
         JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path)); }
+        try { node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new DlmException($"{path}: not valid JSON ({e.Message})"); }
         if (node is not JsonObject obj) throw new DlmException($"{path}: expected a JSON object");
         return new HfConfigJson(path, obj);

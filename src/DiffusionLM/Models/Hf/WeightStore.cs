@@ -67,7 +67,10 @@ public sealed class WeightStore : IDisposable
         {
             foreach (var group in infos.Values.GroupBy(i => i.File).OrderBy(g => g.Key, StringComparer.Ordinal))
                 foreach (var (name, t) in SafeTensors.Load(group.Key, group.Select(i => i.Name)))
+                {
                     result[name] = t;
+                    NonFinite.Check(t, $"{group.Key}: tensor \"{name}\"");
+                }
         }
         catch
         {

@@ -90,7 +90,12 @@ public sealed class LladaHfModel : IHfDenoiser
         return new LladaHfModel(config, dims, WeightStore.Load(dir, Spec(dims)));
     }
 
-    public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null) => ModelLogits(ids, attentionMask, time);
+    public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
+    {
+        var logits = ModelLogits(ids, attentionMask, time);
+        NonFinite.CheckLogits(logits, Weights.Source);
+        return logits;
+    }
 
     public Tensor ModelLogits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
     {

@@ -92,7 +92,12 @@ public sealed class MdlmModel : IHfDenoiser
         return new MdlmModel(config, cond, WeightStore.Load(dir, Spec(config, cond)));
     }
 
-    public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null) => ModelLogits(ids, attentionMask, time);
+    public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
+    {
+        var logits = ModelLogits(ids, attentionMask, time);
+        NonFinite.CheckLogits(logits, "MDLM model");
+        return logits;
+    }
 
     public Tensor ModelLogits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
     {

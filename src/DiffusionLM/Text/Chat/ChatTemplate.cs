@@ -27,6 +27,7 @@ public sealed class ChatTemplate : IChatTemplate
         Source = source;
         try { _template = JinjaTemplate.Parse(text); }
         catch (JinjaException e) { throw new DlmException($"{source}: chat_template does not parse ({e.Message})"); }
+        catch (Exception e) when (e is not (DlmException or OutOfMemoryException)) { throw new DlmException($"{source}: chat_template does not parse ({e.GetType().Name}: {e.Message})"); }
         _tokens = (specialTokens ?? new Dictionary<string, string>()).ToDictionary(kv => kv.Key, kv => (object?)kv.Value);
     }
 
@@ -35,6 +36,7 @@ public sealed class ChatTemplate : IChatTemplate
     {
         var path = Path.Combine(folder, ConfigFile);
         if (!File.Exists(path)) return null;
+        IO.RegularFile.Require(path);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
         catch (JsonException e) { throw new DlmException($"{path}: not valid JSON ({e.Message})"); }
@@ -56,7 +58,7 @@ public sealed class ChatTemplate : IChatTemplate
                 JsonValueKind.String => t.GetString(),
                 JsonValueKind.Array => t.EnumerateArray()
                     .Where(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("name", out var n) && n.GetString() == "default")
-                    .Select(e => e.GetProperty("template").GetString()).FirstOrDefault(),
+                    .Select(e => e.TryGetProperty("template", out var x) && x.ValueKind == JsonValueKind.String ? x.GetString() : null).FirstOrDefault(),
                 _ => null,
             };
             if (text is null) throw new DlmException($"{path}: \"chat_template\" must be a string or a list with a \"default\" template");
@@ -81,5 +83,7 @@ public sealed class ChatTemplate : IChatTemplate
         };
         try { return _template.Render(vars); }
         catch (JinjaException e) { throw new DlmException($"{Source}: chat template failed: {e.Message}"); }
+        // A template is a program from the model folder: a wrong type or an index out of range in it is its error, not ours.
+        catch (Exception e) when (e is not (DlmException or OutOfMemoryException)) { throw new DlmException($"{Source}: chat template failed: {e.GetType().Name}: {e.Message}"); }
     }
 }

@@ -146,7 +146,10 @@ public static class JinjaBuiltins
         scope.Set("dict", (JinjaFunction)((_, kw) => new OrderedDictionary<string, object?>(kw)));
         scope.Set("range", (JinjaFunction)((a, _) =>
         {
+            if (a.Count is < 1 or > 3 || a.Any(x => x is not long)) throw new JinjaException("range() takes 1 to 3 integers");
             long start = a.Count > 1 ? (long)a[0]! : 0, stop = a.Count > 1 ? (long)a[1]! : (long)a[0]!, step = a.Count > 2 ? (long)a[2]! : 1;
+            if (step == 0) throw new JinjaException("range() step must not be zero");
+            JinjaLimits.Iterate(Math.Max(0, step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step));
             var r = new List<object?>();
             for (long i = start; step > 0 ? i < stop : i > stop; i += step) r.Add(i);
             return r;

@@ -36,7 +36,9 @@ public sealed class JinjaExpressionParser
     /// <param name="conditional">false where Jinja parses without "a if b else c" (a for loop's iterable, before its "if" filter).</param>
     public static JinjaExpr Parse(string source, out List<string> rest, bool conditional, params string[] stopWords)
     {
-        var p = new JinjaExpressionParser(Lex(source));
+        var tokens = Lex(source);
+        JinjaLimits.CheckExpression(tokens);
+        var p = new JinjaExpressionParser(tokens);
         var e = conditional ? p.Conditional() : p.Or();
         rest = p._t.Skip(p._i).ToList();
         if (rest.Count > 0 && !stopWords.Contains(rest[0])) throw new JinjaException($"unexpected \"{rest[0]}\" in expression \"{source}\"");
@@ -183,7 +185,7 @@ public sealed class JinjaExpressionParser
     JinjaExpr Concat()
     {
         var a = Math2();
-        while (Accept("~")) { var l = a; var r = Math2(); a = s => Str(l(s)) + Str(r(s)); }
+        while (Accept("~")) { var l = a; var r = Math2(); a = s => JinjaLimits.Checked(Str(l(s)) + Str(r(s))); }
         return a;
     }
 
@@ -207,7 +209,7 @@ public sealed class JinjaExpressionParser
 
     static object? Add(object? x, object? y) => (x, y) switch
     {
-        (string a, string b) => a + b,
+        (string a, string b) => JinjaLimits.Checked(a + b),
         (List<object?> a, List<object?> b) => a.Concat(b).ToList(),
         _ when x is Undefined || y is Undefined => throw new JinjaException("cannot add an undefined value"),
         _ => Arith("+", x, y),
@@ -215,7 +217,12 @@ public sealed class JinjaExpressionParser
 
     static object? Arith(string op, object? x, object? y)
     {
-        if (op == "*" && x is string str && y is long n) return string.Concat(Enumerable.Repeat(str, (int)Math.Max(0, n)));
+        if (op == "*" && x is string str && y is long n)
+        {
+            JinjaLimits.CheckLength(str.Length * Math.Max(0, Math.Min(n, int.MaxValue)));
+            return string.Concat(Enumerable.Repeat(str, (int)Math.Max(0, n)));
+        }
+        if (x is long && y is long && op is "//" or "%" && (long)y == 0) throw new JinjaException("integer division or modulo by zero");
         if (x is long a && y is long b && op is not "/" and not "**")
             return op switch
             {
@@ -247,7 +254,7 @@ public sealed class JinjaExpressionParser
                 var name = _t[_i++];
                 var args = Peek() == "(" ? Args() : ([], []);
                 var inner = node;
-                node = s => JinjaBuiltins.Filter(name, inner(s), args.Item1.Select(a => a(s)).ToList(), args.Item2.ToDictionary(kv => kv.Key, kv => kv.Value(s)));
+                node = s => JinjaLimits.Checked(JinjaBuiltins.Filter(name, inner(s), args.Item1.Select(a => a(s)).ToList(), args.Item2.ToDictionary(kv => kv.Key, kv => kv.Value(s))));
             }
             else if (Peek() == "is")
             {

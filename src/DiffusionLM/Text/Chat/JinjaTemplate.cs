@@ -28,7 +28,9 @@ public sealed class JinjaTemplate
 
     public static JinjaTemplate Parse(string source)
     {
+        if (source.Length > JinjaLimits.MaxSourceChars) throw new JinjaException($"the template is longer than {JinjaLimits.MaxSourceChars:N0} characters");
         var pieces = Split(source);
+        JinjaLimits.CheckBlockNesting(pieces.Where(p => p.Kind == Kind.Statement).Select(p => p.Text));
         int i = 0;
         var root = Block(pieces, ref i, out var end);
         if (end is not null) throw new JinjaException($"unexpected {{% {end} %}}");
@@ -42,6 +44,7 @@ public sealed class JinjaTemplate
         JinjaBuiltins.AddGlobals(scope);
         foreach (var (k, v) in variables) scope.Set(k, From(v));
         var sb = new StringBuilder();
+        JinjaLimits.StartRendering();
         Run(_root, scope, sb);
         return sb.ToString();
     }
@@ -188,8 +191,8 @@ public sealed class JinjaTemplate
         {
             switch (node)
             {
-                case TextNode t: sb.Append(t.Text); break;
-                case OutputNode o: sb.Append(Str(o.Expr(scope))); break;
+                case TextNode t: sb.Append(t.Text); JinjaLimits.CheckLength(sb.Length); break;
+                case OutputNode o: sb.Append(Str(o.Expr(scope))); JinjaLimits.CheckLength(sb.Length); break;
                 case IfNode f:
                 {
                     bool done = false;
@@ -215,12 +218,13 @@ public sealed class JinjaTemplate
         if (f.Filter is not null)
         {
             var kept = new List<object?>();
-            foreach (var it in items) { scope.Push(); Bind(f.Targets, it, scope); if (Truthy(f.Filter(scope))) kept.Add(it); scope.Pop(); }
+            foreach (var it in items) { JinjaLimits.Iterate(); scope.Push(); Bind(f.Targets, it, scope); if (Truthy(f.Filter(scope))) kept.Add(it); scope.Pop(); }
             items = kept;
         }
         if (items.Count == 0) { if (f.Else is not null) Run(f.Else, scope, sb); return; }
         for (int k = 0; k < items.Count; k++)
         {
+            JinjaLimits.Iterate();
             scope.Push();
             Bind(f.Targets, items[k], scope);
             scope.Set("loop", new OrderedDictionary<string, object?>
