@@ -5,7 +5,12 @@ namespace DiffusionLM.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => Run(args);
+    public static int Main(string[] args)
+    {
+        // Before anything loads libtorch: its OpenMP threads must not spin (see ThreadWaitPolicy).
+        DiffusionLM.Runtime.ThreadWaitPolicy.Apply();
+        return Run(args);
+    }
 
     /// <summary>Runs the command line; output goes to <see cref="Io"/>, which tests may redirect.</summary>
     public static int Run(string[] args)

@@ -26,6 +26,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(BenchQualityCommand.Create());
         cmd.Subcommands.Add(BenchCorruptionCommand.Create());
         cmd.Subcommands.Add(BenchPeersCommand.Create());
+        cmd.Subcommands.Add(BenchWaitPolicyCommand.Create());
         cmd.SetAction(r => Io.Guard(() =>
         {
             int reps = Math.Max(1, r.GetValue(repeats));

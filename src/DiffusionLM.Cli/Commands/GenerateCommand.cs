@@ -26,7 +26,7 @@ public static class GenerateCommand
         var logitsEosInf = new Option<bool>("--logits-eos-inf") { Description = "LLaDA's logits_eos_inf: EOS logit set to -inf before sampling, so EOS is never generated (eos id from config.json)" };
         var confEosEotInf = new Option<bool>("--confidence-eos-eot-inf") { Description = "LLaDA's confidence_eos_eot_inf as its code really behaves (see LladaSamplerOptions): after the argmax, the EoT column (and at temperature 0 the EOS column) leaves the softmax, so positions predicting them are committed last" };
         var eotId = new Option<int?>("--eot-id") { Description = "end-of-turn id for --confidence-eos-eot-inf (default: the tokenizer's <|eot_id|> or <|im_end|>)" };
-        var threshold = new Option<double?>("--threshold") { Description = "fast_dllm_threshold / dependency_aware: commit predictions at least this confident (default 0.9)" };
+        var threshold = new Option<double?>("--threshold") { Description = $"fast_dllm_threshold / dependency_aware: commit predictions at least this confident (default {new FastDllmOptions().Threshold})" };
         var factor = new Option<double?>("--factor") { Description = "fast_dllm_factor: the n-th most confident is committed while >= 1 - factor/(n+1) (default 1)" };
         var alg = new Option<string?>("--alg") { Description = "dream: unmasking order origin | maskgit_plus | topk_margin | entropy (default origin)" };
         var algTemp = new Option<double?>("--alg-temp") { Description = "dream: draw the positions from softmax(confidence / alg_temp) instead of taking the best" };
@@ -41,6 +41,8 @@ public static class GenerateCommand
         var candidates = new Option<int?>("--candidates") { Description = "dependency_aware: most tokens probed per position (default 8; 0 = no probe: Fast-dLLM's threshold rule)" };
         var probes = new Option<int?>("--probes") { Description = "dependency_aware: most positions probed per call, the least certain (default 8)" };
         var anchorsPerStep = new Option<int?>("--anchors-per-step") { Description = "dependency_aware: most independent uncertain positions drawn per step (default 0 = no limit)" };
+        var cache = new Option<string>("--cache") { Description = CacheModes.Help + $" (samplers: {string.Join(", ", SamplerRegistry.All.Where(e => e.Cacheable).Select(e => e.Name))})", DefaultValueFactory = _ => "none" };
+        var gamma = new Option<double?>("--gamma") { Description = $"eb / uniform_eb: entropy budget in nats per step (default {new EntropyBoundOptions().Gamma}; 0 = one token per step)" };
         var clamp = new Option<bool>("--clamp") { Description = "gaussian_ddpm / gaussian_ddim: Diffusion-LM's clamping trick, the x0 estimate snapped to the nearest token embedding at every step" };
         var allowSpecial = PromptOptions.AllowSpecialTokens();
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
@@ -48,7 +50,7 @@ public static class GenerateCommand
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
-            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial,
+            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial, cache, gamma,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -64,6 +66,7 @@ public static class GenerateCommand
                 TopP = r.GetValue(topP), TopK = r.GetValue(topK), Eps = r.GetValue(eps), RemdmStrategy = r.GetValue(remdmStrategy),
                 Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
                 Candidates = r.GetValue(candidates), Probes = r.GetValue(probes), AnchorsPerStep = r.GetValue(anchorsPerStep), Clamp = r.GetValue(clamp),
+                Cache = CacheModes.Parse(r.GetValue(cache)), Gamma = r.GetValue(gamma),
             };
             SamplerOptionRanges.Check(settings);
             // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.

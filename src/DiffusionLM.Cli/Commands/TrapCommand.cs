@@ -148,6 +148,7 @@ public static class TrapCommand
                 "dependency_aware" when st.AnchorsPerStep is > 0 => $"threshold={st.Threshold} anchors={st.AnchorsPerStep}",
                 "fast_dllm_threshold" or "dependency_aware" => $"threshold={st.Threshold}",
                 "fast_dllm_factor" => $"factor={st.Factor}",
+                "eb" => $"gamma={st.Gamma}",
                 _ => $"steps={st.Steps}",
             };
         }
@@ -185,6 +186,7 @@ public static class TrapCommand
             foreach (int d in divisors) settings.Add(new(name, name, s0 with { Steps = genLength / d }));
         foreach (double t in thresholds) settings.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
         foreach (double t in thresholds) settings.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = t }));
+        foreach (double gm in quick ? new[] { 0.1, 1.0 } : [0.01, 0.1, 0.5, 1.0, 2.0]) settings.Add(new("eb", "eb", s0 with { Gamma = gm }));
         var points = new List<NaturalPoint>();
         ProgressView.Run("natural text", settings.Count, report =>
         {

@@ -23,7 +23,7 @@ public static class TrapFigures
             var s = plt.Add.Scatter(ordered.Select(p => p.TokensPerStep).ToArray(), ordered.Select(p => p.TrapRate).ToArray());
             s.LegendText = curve.Key;
             s.Color = Palette[c++ % Palette.Length];
-            s.LineWidth = curve.Key is "dependency_aware" or "fast_dllm_threshold" ? 3 : 1.5f;
+            s.LineWidth = curve.Key is "dependency_aware" or "fast_dllm_threshold" or "eb" ? 3 : 1.5f;
             s.MarkerSize = 6;
         }
         var line = plt.Add.HorizontalLine(predicted);
@@ -47,14 +47,14 @@ public static class TrapFigures
     {
         var plt = new Plot();
         int c = 0;
-        foreach (var curve in points.Where(p => p.Curve is "fast_dllm_threshold" or "fast_dllm_factor" or "dependency_aware" or "low_confidence")
+        foreach (var curve in points.Where(p => p.Curve is "fast_dllm_threshold" or "fast_dllm_factor" or "dependency_aware" or "eb" or "low_confidence")
                      .GroupBy(p => p.Curve))
         {
             var ordered = curve.OrderBy(p => p.Nfe).ToArray();
             var s = plt.Add.Scatter(ordered.Select(p => p.Nfe).ToArray(), ordered.Select(p => p.TrapRate).ToArray());
             s.LegendText = curve.Key;
             s.Color = Palette[c++ % Palette.Length];
-            s.LineWidth = curve.Key is "dependency_aware" or "fast_dllm_threshold" ? 3 : 1.5f;
+            s.LineWidth = curve.Key is "dependency_aware" or "fast_dllm_threshold" or "eb" ? 3 : 1.5f;
             s.MarkerSize = 7;
         }
         var line = plt.Add.HorizontalLine(predicted);

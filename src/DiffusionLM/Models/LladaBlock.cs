@@ -33,7 +33,11 @@ public sealed class LladaBlock : nn.Module
     /// <param name="mask">null, or a bool mask broadcastable to [B, H, L, S], true where attention is allowed.</param>
     /// <param name="causal">use the kernel's causal mask (queries and keys both start at position 0, no explicit mask).</param>
     /// <param name="cache">optional key/value cache of this layer, appended to in place (incremental decoding).</param>
-    public Tensor Forward(Tensor x, RotaryEmbedding rope, long offset, Tensor? mask, bool causal, LayerKvCache? cache)
+    /// <param name="blockCache">optional block cache (bidirectional models): record this layer's keys/values, or
+    /// splice the window's fresh ones (queries at <paramref name="offset"/>..) into the recorded ones.</param>
+    /// <param name="layer">this block's index, for <paramref name="blockCache"/>.</param>
+    public Tensor Forward(Tensor x, RotaryEmbedding rope, long offset, Tensor? mask, bool causal, LayerKvCache? cache,
+        BlockCacheUse? blockCache = null, int layer = 0)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], l = x.shape[1];
@@ -44,6 +48,11 @@ public sealed class LladaBlock : nn.Module
         q = rope.Apply(q, offset);
         k = rope.Apply(k, offset);
         if (cache is not null) (k, v) = cache.Append(k, v);
+        if (blockCache is { } use)
+        {
+            if (use.Recording) use.Cache.Record(layer, k, v);
+            else (k, v) = use.Cache.Splice(layer, k, v, offset);
+        }
         Tensor attn;
         if (_nKvHeads != _nHeads && mask is null && !causal)
         {

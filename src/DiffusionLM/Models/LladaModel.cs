@@ -52,6 +52,44 @@ public sealed partial class LladaModel : nn.Module, IContinuousDenoiser
         return logits;
     }
 
+    /// <inheritdoc/>
+    public bool SupportsIncrementalDecoding => Config.Causal && !Config.IsGaussian;
+
+    /// <inheritdoc/>
+    public Tensor LogitsIncremental(Tensor ids, KvCache cache) => Forward(ids, null, null, cache);
+
+    /// <inheritdoc/>
+    public bool SupportsBlockCache => !Config.Causal && !Config.IsGaussian && !Config.TimeConditioning;
+
+    /// <inheritdoc/>
+    public Tensor LogitsRecording(Tensor ids, Tensor? attentionMask, BlockKvCache cache)
+    {
+        CheckBlockCache(cache);
+        using var scope = NewDisposeScope();
+        var x = model.transformer.wte.forward(ids);
+        return Trunk(x, attentionMask, null, null, new BlockCacheUse(cache, true, 0)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc/>
+    public Tensor LogitsWindow(Tensor ids, long start, long length, Tensor? attentionMask, BlockKvCache cache)
+    {
+        CheckBlockCache(cache);
+        // With shifted logits position i is predicted from the hidden state of i − 1: the recomputed window is one to the left.
+        long from = Config.LogitsShift ? start - 1 : start;
+        if (from < 0 || start + length > ids.shape[1])
+            throw new ArgumentException($"block cache window [{start}, {start + length}) does not fit a sequence of {ids.shape[1]}{(Config.LogitsShift ? " with shifted logits" : "")}");
+        using var scope = NewDisposeScope();
+        var x = model.transformer.wte.forward(ids.narrow(1, from, length));
+        return Trunk(x, attentionMask, null, null, new BlockCacheUse(cache, false, from)).MoveToOuterDisposeScope();
+    }
+
+    void CheckBlockCache(BlockKvCache cache)
+    {
+        if (!SupportsBlockCache)
+            throw new DlmException("block caches (--cache prefix|dual) need a bidirectional masked model without time conditioning");
+        if (cache.Layers != Config.NLayers) throw new ArgumentException($"block cache has {cache.Layers} layers, the model {Config.NLayers}");
+    }
+
     /// <summary>Full forward with an optional key/value cache (causal models only) for incremental decoding.</summary>
     public Tensor Forward(Tensor ids, Tensor? attentionMask, Tensor? time, KvCache? cache)
     {
@@ -69,27 +107,35 @@ public sealed partial class LladaModel : nn.Module, IContinuousDenoiser
     }
 
     /// <summary>Time embedding, the blocks, the final norm and the head, from the residual stream's input [B, L, d].</summary>
-    Tensor Trunk(Tensor x, Tensor? attentionMask, Tensor? time, KvCache? cache)
+    Tensor Trunk(Tensor x, Tensor? attentionMask, Tensor? time, KvCache? cache, BlockCacheUse? blockCache = null)
     {
         var t = model.transformer;
         long b = x.shape[0], l = x.shape[1];
-        long offset = cache?.Length ?? 0;
+        long offset = cache?.Length ?? blockCache?.WindowStart ?? 0;
         if (Config.TimeConditioning)
         {
             if (time is null) throw new ArgumentException("this model is time-conditioned: pass the diffusion time");
             x = x + t.time_emb!.forward(TimeFeatures(time, Config.DModel)).unsqueeze(1);
         }
-        Tensor? mask = BuildMask(attentionMask, b, l, offset);
+        Tensor? mask = blockCache is { Recording: false } ? WindowMask(attentionMask, b, l) : BuildMask(attentionMask, b, l, offset);
         // The kernels' built-in causal mask is aligned top-left (query j sees keys 0..j), right only when
         // queries and keys start together; after a cache, BuildMask's explicit mask (or none, for one query) applies.
         bool builtInCausal = Config.Causal && offset == 0;
         for (int i = 0; i < t.blocks.Count; i++)
-            x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, builtInCausal, cache?.Layers[i]);
+            x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, builtInCausal, cache?.Layers[i], blockCache, i);
         x = t.ln_f.forward(x);
         var logits = Config.WeightTying ? nn.functional.linear(x, t.wte.weight!) : t.ff_out!.forward(x);
-        if (Config.LogitsShift && l > 1)
+        if (Config.LogitsShift && l > 1 && blockCache is not { Recording: false })
             logits = cat([logits.narrow(1, 0, 1), logits.narrow(1, 0, l - 1)], 1);
         return logits;
+    }
+
+    /// <summary>A window's queries see every unpadded key of the whole recorded sequence (bidirectional).</summary>
+    static Tensor? WindowMask(Tensor? attentionMask, long b, long l)
+    {
+        if (attentionMask is null) return null;
+        var keys = attentionMask.to_type(ScalarType.Bool);
+        return ones(b, 1, l, keys.shape[1], dtype: ScalarType.Bool) & keys.view(b, 1, 1, keys.shape[1]);
     }
 
     Tensor? BuildMask(Tensor? attentionMask, long b, long l, long offset)

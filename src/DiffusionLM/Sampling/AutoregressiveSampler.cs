@@ -9,10 +9,10 @@ namespace DiffusionLM.Sampling;
 /// row and step picks from softmax(logits / T) by inverse CDF, as run.c's sample_mult (no top-p).</param>
 /// <param name="StopToken">a row that produces this id stops; the rest of it is filled with the id.
 /// run.c stops at &lt;s&gt; (1), the story delimiter of llama2.c's training data. Null: never stop.</param>
-/// <param name="UseCache">incremental decoding with a key/value cache (needs a <see cref="LladaModel"/>);
+/// <param name="UseCache">incremental decoding with the denoiser's key/value cache (<see cref="IDenoiser.SupportsIncrementalDecoding"/>);
 /// false recomputes the whole prefix at every step (the reference the cache is checked against).</param>
 /// <param name="RecordTrace">keep every step's tokens and probabilities in the result's trace.</param>
-public sealed record AutoregressiveOptions(int GenLength = 128, double Temperature = 0.0, int? StopToken = null, bool UseCache = true, bool RecordTrace = true)
+public sealed record AutoregressiveOptions(int GenLength = 128, double Temperature = 0.0, int? StopToken = null, bool UseCache = true, bool RecordTrace = true) : ISamplerOptions
 {
     public void Validate()
     {
@@ -28,9 +28,13 @@ public sealed record AutoregressiveOptions(int GenLength = 128, double Temperatu
 /// or the caller passes them (<see cref="GenerateWithCoins"/>), e.g. one generator per story so that a
 /// corpus does not depend on how stories were batched.
 /// </summary>
-public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null) : ISampler
+/// <remarks>Its observer sees, per step, logits [B, 1, V]: those of the one position the step commits (the others are fixed).</remarks>
+public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null) : IObservableSampler
 {
     public AutoregressiveOptions Options { get; } = Validated(options ?? new AutoregressiveOptions());
+
+    /// <inheritdoc/>
+    public Action<SamplerObservation>? Observer { get; set; }
 
     /// <summary>Called after each generated token with the number of steps done.</summary>
     public Action<int>? OnStep { get; init; }
@@ -71,8 +75,7 @@ public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null)
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var lm = model as LladaModel;
-        using var cache = o.UseCache && lm is not null ? new KvCache(cfg.NLayers) : null;
+        using var cache = o.UseCache && model.SupportsIncrementalDecoding ? new KvCache(cfg.NLayers) : null;
         var ids = prompt.to_type(ScalarType.Int64);
         var coins64 = coins?.to_type(ScalarType.Float64);
         var output = new long[batch][];
@@ -81,7 +84,7 @@ public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null)
         var trace = new List<SamplerStep>();
         int nfe = 0;
 
-        Tensor last = Next(model, lm, cache, ids, ref nfe); // [B, V] logits for position p
+        Tensor last = Next(model, cache, ids, ref nfe); // [B, V] logits for position p
         Tensor seq = ids;
         for (int step = 0; step < g; step++)
         {
@@ -98,6 +101,13 @@ public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null)
                 commits?.Add(new Commit(b, p + step, nextArr[b], probArr![b]));
             }
             if (commits is not null) trace.Add(new SamplerStep(step, 0, step, commits));
+            if (Observer is not null)
+            {
+                var state = full(new long[] { batch, p + g }, cfg.MaskTokenId, dtype: ScalarType.Int64);
+                for (int b = 0; b < batch; b++)
+                    state[b].narrow(0, 0, p + step).copy_(tensor(output[b].AsSpan(0, p + step).ToArray()));
+                Observer(new SamplerObservation(step, 0, p, state, last.unsqueeze(1)) { StepInBlock = step, Commits = commits ?? [] });
+            }
             OnStep?.Invoke(step + 1);
             if (finished.All(f => f))
             {
@@ -107,18 +117,18 @@ public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null)
             if (step == g - 1) break;
             var nextT = tensor(nextArr, new long[] { batch, 1 });
             if (cache is null) { seq = cat([seq, nextT], 1).MoveToOuterDisposeScope(); }
-            var logits = cache is null ? Next(model, null, null, seq, ref nfe) : Next(model, lm, cache, nextT, ref nfe);
+            var logits = Next(model, cache, cache is null ? seq : nextT, ref nfe);
             last.Dispose();
             last = logits.MoveToOuterDisposeScope();
         }
-        return new SamplerResult(output, p, nfe, trace);
+        return new SamplerResult(output, p, nfe, trace) { RowsEvaluated = (long)nfe * batch };
     }
 
     /// <summary>Logits of the last position: with a cache only the new tokens go in; without one, the whole prefix.</summary>
-    static Tensor Next(IDenoiser model, LladaModel? lm, KvCache? cache, Tensor input, ref int nfe)
+    static Tensor Next(IDenoiser model, KvCache? cache, Tensor input, ref int nfe)
     {
         using var scope = NewDisposeScope();
-        var logits = cache is not null ? lm!.Forward(input, null, null, cache) : model.Logits(input);
+        var logits = cache is not null ? model.LogitsIncremental(input, cache) : model.Logits(input);
         nfe++;
         return logits.select(1, logits.shape[1] - 1).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }

@@ -20,7 +20,7 @@ public sealed record DependencyAwareOptions(
     double Threshold = 0.9,
     int Candidates = 8,
     int Probes = 8,
-    int AnchorsPerStep = 0)
+    int AnchorsPerStep = 0) : ISamplerOptions
 {
     public void Validate()
     {
@@ -61,21 +61,13 @@ public sealed record DependencyAwareOptions(
 /// </summary>
 /// <remarks>
 /// NFE counts calls; a call evaluates 1 + (probed tokens) rows per sequence, reported by
-/// <see cref="RowsEvaluated"/>: the compute is several times that of one row per call, the latency (a
+/// <see cref="SamplerResult.RowsEvaluated"/>: the compute is several times that of one row per call, the latency (a
 /// batched call) is not. A position whose draw is not among its probed tokens cannot be an anchor that step.
 /// </remarks>
-public sealed class DependencyAwareSampler : ISampler
+public sealed class DependencyAwareSampler(DependencyAwareOptions? options = null)
+    : EngineSampler<DependencyAwareOptions>(options ?? new DependencyAwareOptions())
 {
-    public DependencyAwareOptions Options { get; }
-
-    /// <summary>Rows the denoiser evaluated in the last <see cref="Generate"/> (NFE counts calls).</summary>
-    public long RowsEvaluated { get; private set; }
-
-    public DependencyAwareSampler(DependencyAwareOptions? options = null)
-    {
-        Options = options ?? new DependencyAwareOptions();
-        Options.Validate();
-    }
+    protected override string DisplayName => "dependency-aware";
 
     /// <summary>A probed position of one sequence and the tokens it is set to in its copies.</summary>
     sealed record Probe(int Position, long[] Tokens);
@@ -95,14 +87,9 @@ public sealed class DependencyAwareSampler : ISampler
         public double KlOf(int row, int pos) => Kl[(row - Batch) * Total + pos];
     }
 
-    public SamplerResult Generate(IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
+    internal override void Run(SamplerRun run, Generator generator)
     {
-        ArgumentNullException.ThrowIfNull(generator);
         var o = Options;
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var run = SamplerRun.Start("dependency-aware", model, prompt, attentionMask, o.GenLength);
-        RowsEvaluated = 0;
         int blocks = o.GenLength / o.BlockLength, total = run.Total;
         for (int block = 0; block < blocks; block++)
         {
@@ -136,7 +123,6 @@ public sealed class DependencyAwareSampler : ISampler
                             copies.Add(new ProbeCopy(b, pr.Position, tok));
                         }
                 var view = Call(run, inputs.ToArray(), copies, generator);
-                RowsEvaluated += run.Batch + copies.Count;
 
                 var commits = new List<Commit>();
                 for (int b = 0; b < run.Batch; b++)
@@ -151,7 +137,6 @@ public sealed class DependencyAwareSampler : ISampler
                 run.AddStep(block, step, commits);
             }
         }
-        return run.Result();
     }
 
     CallView Call(SamplerRun run, long[] inputs, List<ProbeCopy> copies, Generator generator)
@@ -160,7 +145,9 @@ public sealed class DependencyAwareSampler : ISampler
         var ids = torch.tensor(inputs, new long[] { rows, total });
         var bases = torch.tensor(copies.Select(c => (long)c.Base).ToArray());
         Tensor? attn = run.Attention is null ? null : torch.cat(new[] { run.Attention, run.Attention.index_select(0, bases) }, 0);
-        var logits = Categorical.NoMask(run.Forward(ids, attn), run.MaskId);
+        var raw = run.Forward(ids, attn);
+        run.Observe(raw.narrow(0, 0, run.Batch));
+        var logits = Categorical.NoMask(raw, run.MaskId);
         var (x0, conf) = FastDllmSampler.Predict(logits, Options.Temperature, LladaSamplerOptions.LowConfidence, generator);
         var logp = logits.log_softmax(-1);
         float[] kl = [], weight = [];

@@ -21,7 +21,7 @@ public sealed record DreamOptions(
     double Temperature = 0.0,
     double? TopP = null,
     int? TopK = null,
-    double Eps = 1e-3)
+    double Eps = 1e-3) : ISamplerOptions
 {
     public const string Origin = "origin", MaskGitPlus = "maskgit_plus", TopKMargin = "topk_margin", Entropy = "entropy";
     public static readonly string[] Algs = [Origin, MaskGitPlus, TopKMargin, Entropy];
@@ -56,23 +56,13 @@ public sealed record DreamOptions(
 /// batch, which is the same when rows have equal prompts). The mask id is never predicted.
 /// Position ids of left-padded prompts (Dream's tok_idx) are not passed: our denoisers take none.
 /// </remarks>
-public sealed class DreamSampler : ISampler
+public sealed class DreamSampler(DreamOptions? options = null) : EngineSampler<DreamOptions>(options ?? new DreamOptions())
 {
-    public DreamOptions Options { get; }
+    protected override string DisplayName => "Dream";
 
-    public DreamSampler(DreamOptions? options = null)
+    internal override void Run(SamplerRun run, Generator generator)
     {
-        Options = options ?? new DreamOptions();
-        Options.Validate();
-    }
-
-    public SamplerResult Generate(IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
-    {
-        ArgumentNullException.ThrowIfNull(generator);
         var o = Options;
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var run = SamplerRun.Start("Dream", model, prompt, attentionMask, o.GenLength);
         float[] timesteps = torch.linspace(1, o.Eps, o.Steps + 1, dtype: ScalarType.Float32).data<float>().ToArray();
         for (int i = 0; i < o.Steps; i++)
         {
@@ -87,7 +77,6 @@ public sealed class DreamSampler : ISampler
             FastDllmSampler.Apply(run, commits);
             run.AddStep(0, i, commits);
         }
-        return run.Result();
     }
 
     List<Commit> OriginStep(SamplerRun run, Tensor logits, long[] xFlat, float t, float s, bool last, Generator g)

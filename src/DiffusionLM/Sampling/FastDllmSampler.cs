@@ -16,7 +16,8 @@ public sealed record FastDllmOptions(
     double Temperature = 0.0,
     string Remasking = LladaSamplerOptions.LowConfidence,
     double Threshold = 0.9,
-    double? Factor = null)
+    double? Factor = null,
+    CacheMode Cache = CacheMode.None) : ISamplerOptions
 {
     public void Validate()
     {
@@ -27,6 +28,7 @@ public sealed record FastDllmOptions(
             throw new DlmException($"Fast-dLLM sampler: unknown remasking \"{Remasking}\" (expected low_confidence or random)");
         if (!double.IsFinite(Threshold)) throw new DlmException($"Fast-dLLM sampler: threshold must be finite (got {Threshold})");
         if (Factor is { } f && (!double.IsFinite(f) || f <= 0)) throw new DlmException($"Fast-dLLM sampler: factor must be a positive number (got {f})");
+        if (!Enum.IsDefined(Cache)) throw new DlmException($"Fast-dLLM sampler: unknown cache {(int)Cache}");
     }
 }
 
@@ -43,27 +45,21 @@ public sealed record FastDllmOptions(
 /// never predicted (its logit is set to -inf; the reference relies on the model never predicting it).
 /// A threshold of 1.0 commits one token per step unless a confidence rounds to exactly 1.0 in float64.
 /// </remarks>
-public sealed class FastDllmSampler : ISampler
+public sealed class FastDllmSampler(FastDllmOptions? options = null) : EngineSampler<FastDllmOptions>(options ?? new FastDllmOptions())
 {
-    public FastDllmOptions Options { get; }
+    protected override string DisplayName => "Fast-dLLM";
+    protected override CacheMode Cache => Options.Cache;
 
-    public FastDllmSampler(FastDllmOptions? options = null)
+    internal override void Run(SamplerRun run, Generator generator)
     {
-        Options = options ?? new FastDllmOptions();
-        Options.Validate();
-    }
-
-    public SamplerResult Generate(IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
-    {
-        ArgumentNullException.ThrowIfNull(generator);
         var o = Options;
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var run = SamplerRun.Start("Fast-dLLM", model, prompt, attentionMask, o.GenLength);
         int blocks = o.GenLength / o.BlockLength;
         for (int block = 0; block < blocks; block++)
         {
             int blockStart = run.PromptLength + block * o.BlockLength, blockEnd = blockStart + o.BlockLength;
+            run.BeginBlock(blockStart, blockEnd);
+            // With a cache only the block's masks are candidates (the reference's mask_index[:, start:end]).
+            int first = o.Cache == CacheMode.None ? 0 : blockStart;
             for (int step = 0; ; step++)
             {
                 using var stepScope = torch.NewDisposeScope();
@@ -75,7 +71,7 @@ public sealed class FastDllmSampler : ISampler
                 for (int b = 0; b < run.Batch; b++)
                 {
                     var candidates = new List<int>();
-                    for (int i = 0; i < blockEnd; i++) if (xFlat[b * run.Total + i] == run.MaskId) candidates.Add(i);
+                    for (int i = first; i < blockEnd; i++) if (xFlat[b * run.Total + i] == run.MaskId) candidates.Add(i);
                     foreach (int pos in Select(candidates, i => conf[b * run.Total + i], o))
                     {
                         int k = b * run.Total + pos;
@@ -86,7 +82,6 @@ public sealed class FastDllmSampler : ISampler
                 run.AddStep(block, step, commits);
             }
         }
-        return run.Result();
     }
 
     /// <summary>x0 (a sample at the temperature) and its confidence, flattened [B·L].</summary>

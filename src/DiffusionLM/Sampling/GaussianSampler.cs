@@ -10,7 +10,7 @@ namespace DiffusionLM.Sampling;
 /// <param name="Ddim">false: DDPM ancestral steps (fresh noise each step); true: DDIM's deterministic steps (η = 0).</param>
 /// <param name="Clamp">Diffusion-LM's clamping trick: x̂_0 is snapped to the nearest token embedding before each step.</param>
 /// <param name="Temperature">x̂_0 = softmax(logits / temperature)·E; 1 is plain score interpolation.</param>
-public sealed record GaussianSamplerOptions(int GenLength = 128, int Steps = 128, bool Ddim = false, bool Clamp = false, double Temperature = 1.0)
+public sealed record GaussianSamplerOptions(int GenLength = 128, int Steps = 128, bool Ddim = false, bool Clamp = false, double Temperature = 1.0) : ISamplerOptions
 {
     public void Validate()
     {
@@ -34,27 +34,21 @@ public sealed record GaussianSamplerOptions(int GenLength = 128, int Steps = 128
 /// An observer sees, before each step, Continuous = x_t and State = x_t rounded to the nearest token embedding
 /// (prompt positions: the prompt), the discrete sequence the continuous state currently sits nearest to.
 /// </summary>
-public sealed class GaussianSampler : IObservableSampler
+public sealed class GaussianSampler(GaussianSamplerOptions? options = null) : EngineSampler<GaussianSamplerOptions>(options ?? new GaussianSamplerOptions())
 {
-    public GaussianSamplerOptions Options { get; }
-    public Action<SamplerObservation>? Observer { get; set; }
+    protected override string DisplayName => Options.Ddim ? "gaussian DDIM" : "gaussian DDPM";
 
-    public GaussianSampler(GaussianSamplerOptions? options = null)
+    protected override void Prepare(IDenoiser model)
     {
-        Options = options ?? new GaussianSamplerOptions();
-        Options.Validate();
+        if (model is not IContinuousDenoiser)
+            throw new DlmException($"gaussian sampler: the model's process is \"{model.Config.Process}\"; this sampler decodes models of the gaussian process");
     }
 
-    public SamplerResult Generate(IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
+    internal override void Run(SamplerRun run, Generator generator)
     {
-        ArgumentNullException.ThrowIfNull(generator);
-        var m = model as IContinuousDenoiser
-            ?? throw new DlmException($"gaussian sampler: the model's process is \"{model.Config.Process}\"; this sampler decodes models of the gaussian process");
+        var m = (IContinuousDenoiser)run.Model;
         var o = Options;
-        string name = o.Ddim ? "gaussian DDIM" : "gaussian DDPM";
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var run = SamplerRun.Start(name, model, prompt, attentionMask, o.GenLength);
+        var model = run.Model;
         var schedule = GaussianSchedule.FromConfig(model.Config);
         var table = m.DiffusionEmbeddings().detach().to_type(ScalarType.Float32);
         long b = run.Batch, total = run.Total, p = run.PromptLength, d = table.shape[1];
@@ -63,22 +57,13 @@ public sealed class GaussianSampler : IObservableSampler
         var e = table.index_select(0, run.X.flatten()).view(b, total, d);
         var x = where(clean3, e, randn(b, total, d, dtype: ScalarType.Float32, generator: generator) * (float)schedule.SigmaMax);
         Tensor? selfCond = null;
-        int nfe = 0;
         for (int i = 0; i < o.Steps; i++)
         {
             using var step = NewDisposeScope();
             double t = 1.0 - (double)i / o.Steps;
             double sigmaT = schedule.Sigma(t), sigmaS = i + 1 < o.Steps ? schedule.Sigma(1.0 - (double)(i + 1) / o.Steps) : 0.0;
-            var logits = m.LogitsFromNoisy(x, full(new long[] { b }, (float)t), selfCond, clean, run.Attention);
-            nfe++;
-            if (logits.ndim != 3 || logits.shape[0] != b || logits.shape[1] != total || logits.shape[2] != run.Vocab)
-                throw new DlmException($"{name} sampler: the denoiser returned logits of shape [{string.Join(", ", logits.shape)}], expected [{b}, {total}, {run.Vocab}]");
-            logits = logits.to_type(ScalarType.Float32);
-            if (Observer is not null)
-            {
-                var state = where(clean, run.X, Nearest(x, table));
-                Observer(new SamplerObservation(i, 0, (int)p, state, logits, x));
-            }
+            var logits = run.Forward(() => m.LogitsFromNoisy(x, full(new long[] { b }, (float)t), selfCond, clean, run.Attention));
+            if (run.Observer is not null) run.Observe(logits, where(clean, run.X, Nearest(x, table)), x);
             var probs = softmax(logits / o.Temperature, -1);
             var xHat = probs.matmul(table);
             if (o.Clamp) xHat = table.index_select(0, Nearest(xHat, table).flatten()).view(b, total, d);
@@ -103,7 +88,7 @@ public sealed class GaussianSampler : IObservableSampler
             x = next.MoveToOuterDisposeScope();
             selfCond = xHat.MoveToOuterDisposeScope();
         }
-        return new SamplerResult(run.Rows(), (int)p, nfe, run.Trace);
+        x.Dispose(); selfCond?.Dispose();
     }
 
     /// <summary>[..] int64: the id of the nearest row of <paramref name="table"/> [V, D] to each D-vector of <paramref name="v"/> (L2).</summary>

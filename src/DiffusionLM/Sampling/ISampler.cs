@@ -45,6 +45,13 @@ public sealed record SamplerStep(int Index, int Block, int StepInBlock, IReadOnl
 /// <param name="Trace">one entry per step, in order.</param>
 public sealed record SamplerResult(long[][] Ids, int PromptLength, int Nfe, IReadOnlyList<SamplerStep> Trace)
 {
+    /// <summary>Sequences the denoiser evaluated over all calls: B per plain call; more when a call batches
+    /// guidance inputs or probe copies (dependency_aware). The compute, where NFE is the latency.</summary>
+    public long RowsEvaluated { get; init; }
+
+    /// <summary>Positions the denoiser recomputed (rows × window length per call): a block cache lowers it.</summary>
+    public long PositionsEvaluated { get; init; }
+
     /// <summary>[B][G]: the generated part of every row.</summary>
     public long[][] Completions => Ids.Select(r => r[PromptLength..]).ToArray();
 }

@@ -48,6 +48,8 @@ public enum TopKTies
 /// <param name="EosId">EOS id for the two options above; default: the model's eos_token_id.</param>
 /// <param name="EotId">end-of-turn id (LLaDA: 126348, &lt;|eot_id|&gt;); required by ConfidenceEosEotInf.</param>
 /// <param name="Ties">how equal confidences are ordered in the top-k selection.</param>
+/// <param name="Cache">Fast-dLLM's block cache (prefix or dual), an approximation; None is the reference, token for token.
+/// With a cache only the current block's masks are candidates (a mask id inside the prompt is then left as it is).</param>
 public sealed record LladaSamplerOptions(
     int GenLength = 128,
     int Steps = 128,
@@ -59,7 +61,8 @@ public sealed record LladaSamplerOptions(
     bool ConfidenceEosEotInf = false,
     int? EosId = null,
     int? EotId = null,
-    TopKTies Ties = TopKTies.Torch)
+    TopKTies Ties = TopKTies.Torch,
+    CacheMode Cache = CacheMode.None) : ISamplerOptions
 {
     public const string LowConfidence = "low_confidence";
     public const string Random = "random";
@@ -88,6 +91,9 @@ public sealed record LladaSamplerOptions(
         if (Remasking is not (LowConfidence or Random))
             throw new DlmException($"LLaDA sampler: unknown remasking \"{Remasking}\" (expected \"{LowConfidence}\" or \"{Random}\")");
         if (!Enum.IsDefined(Ties)) throw new DlmException($"LLaDA sampler: unknown tie rule {(int)Ties}");
+        if (!Enum.IsDefined(Cache)) throw new DlmException($"LLaDA sampler: unknown cache {(int)Cache}");
+        if (Cache != CacheMode.None && CfgScale > 0)
+            throw new DlmException("LLaDA sampler: classifier-free guidance (--cfg) runs a second, prompt-masked input that the block cache does not hold; use --cache none");
     }
 
     /// <summary>The EOS and EoT ids the options act on, checked against the model's vocabulary (-1: unused).</summary>

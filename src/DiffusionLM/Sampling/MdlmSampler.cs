@@ -8,7 +8,7 @@ namespace DiffusionLM.Sampling;
 /// <param name="Steps">time steps from 1 to eps.</param>
 /// <param name="Eps">the last time: timesteps = linspace(1, eps, steps + 1) (MDLM's default 1e-5).</param>
 /// <param name="TopP">nucleus_p: keep the most probable tokens whose cumulative mass is ≤ p (the top one always); 1: off.</param>
-public sealed record MdlmOptions(int GenLength = 128, int Steps = 128, double Eps = 1e-5, double TopP = 1.0)
+public sealed record MdlmOptions(int GenLength = 128, int Steps = 128, double Eps = 1e-5, double TopP = 1.0) : ISamplerOptions
 {
     public void Validate()
     {
@@ -32,23 +32,14 @@ public sealed record MdlmOptions(int GenLength = 128, int Steps = 128, double Ep
 /// run when some position is still masked: on unmasked positions MDLM's "subs" output is the token itself,
 /// so the reference's unconditional extra pass changes nothing there.
 /// </remarks>
-public sealed class MdlmSampler : ISampler
+public sealed class MdlmSampler(MdlmOptions? options = null) : EngineSampler<MdlmOptions>(options ?? new MdlmOptions())
 {
-    public MdlmOptions Options { get; }
+    protected override string DisplayName => "MDLM";
 
-    public MdlmSampler(MdlmOptions? options = null)
+    internal override void Run(SamplerRun run, Generator generator)
     {
-        Options = options ?? new MdlmOptions();
-        Options.Validate();
-    }
-
-    public SamplerResult Generate(IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
-    {
-        ArgumentNullException.ThrowIfNull(generator);
         var o = Options;
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var run = SamplerRun.Start("MDLM", model, prompt, attentionMask, o.GenLength);
+        var model = run.Model;
         float[] ts = Timesteps(o.Steps, o.Eps);
         float dt = (float)((1 - o.Eps) / o.Steps);
         Tensor? cache = null;
@@ -71,8 +62,9 @@ public sealed class MdlmSampler : ISampler
             if (unchanged && !model.Config.TimeConditioning) { if (!fromCache) cache = px0.MoveToOuterDisposeScope(); }
             else { cache?.Dispose(); cache = null; }
         }
-        NoiseRemoval(run, cache, o.Steps);
-        return run.Result();
+        // The last pass runs at the grid's last time point, eps, as ReMDM's does (it was once called without it).
+        NoiseRemoval(run, cache, o.Steps, o.Eps);
+        cache?.Dispose();
     }
 
     internal static float[] Timesteps(int steps, double eps) =>
@@ -126,7 +118,7 @@ public sealed class MdlmSampler : ISampler
     }
 
     /// <summary>Fills what is still masked with the argmax of p(x0) (reusing a valid cache); one more NFE only when needed.</summary>
-    internal static void NoiseRemoval(SamplerRun run, Tensor? cache, int stepIndex, double eps = 1e-5)
+    internal static void NoiseRemoval(SamplerRun run, Tensor? cache, int stepIndex, double eps)
     {
         using var scope = torch.NewDisposeScope();
         var masked = run.X.eq(run.MaskId);

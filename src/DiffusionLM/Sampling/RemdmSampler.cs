@@ -18,7 +18,7 @@ public sealed record RemdmOptions(
     double TOff = 0.05,
     double AlphaOn = 0.9,
     double Eps = 1e-5,
-    double TopP = 1.0)
+    double TopP = 1.0) : ISamplerOptions
 {
     public const string Cap = "cap", Rescale = "rescale", Conf = "conf", Loop = "loop";
     public static readonly string[] Strategies = [Cap, Rescale, Conf, Loop];
@@ -44,23 +44,14 @@ public sealed record RemdmOptions(
 /// MDLM's (see <see cref="MdlmSampler"/>). Prompt positions are never remasked (the reference samples
 /// unconditionally and has no prompt). Remaskings appear in the trace as commits of the mask id.
 /// </summary>
-public sealed class RemdmSampler : ISampler
+public sealed class RemdmSampler(RemdmOptions? options = null) : EngineSampler<RemdmOptions>(options ?? new RemdmOptions())
 {
-    public RemdmOptions Options { get; }
+    protected override string DisplayName => "ReMDM";
 
-    public RemdmSampler(RemdmOptions? options = null)
+    internal override void Run(SamplerRun run, Generator generator)
     {
-        Options = options ?? new RemdmOptions();
-        Options.Validate();
-    }
-
-    public SamplerResult Generate(IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
-    {
-        ArgumentNullException.ThrowIfNull(generator);
         var o = Options;
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
-        var run = SamplerRun.Start("ReMDM", model, prompt, attentionMask, o.GenLength);
+        var model = run.Model;
         float[] ts = MdlmSampler.Timesteps(o.Steps, o.Eps);
         float dt = (float)((1 - o.Eps) / o.Steps);
         var isPrompt = torch.arange(run.Total).lt(run.PromptLength).unsqueeze(0);
@@ -92,7 +83,7 @@ public sealed class RemdmSampler : ISampler
             else { cache?.Dispose(); cache = null; }
         }
         MdlmSampler.NoiseRemoval(run, cache, o.Steps, o.Eps);
-        return run.Result();
+        cache?.Dispose();
     }
 
     /// <summary>q(x_s | x_t, x0 ~ p) over the vocabulary (mask column included), [B, L, V] float64, unnormalised as in the reference.</summary>

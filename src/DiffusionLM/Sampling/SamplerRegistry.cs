@@ -15,10 +15,15 @@ public sealed record SamplerSettings(
 {
     public int Block => BlockLength ?? GenLength;
 
+    /// <summary>Fast-dLLM's block cache for the samplers that decode block by block (<see cref="SamplerRegistry.Entry.Cacheable"/>).</summary>
+    public CacheMode Cache { get; init; }
+    /// <summary>eb / uniform_eb: the entropy budget γ in nats (null: the options' default).</summary>
+    public double? Gamma { get; init; }
+
     // Settings of the other anchors' samplers; null means the sampler's own default.
-    /// <summary>Fast-dLLM and dependency_aware confidence threshold (default 0.9).</summary>
+    /// <summary>Fast-dLLM and dependency_aware confidence threshold.</summary>
     public double? Threshold { get; init; }
-    /// <summary>Fast-dLLM's factor variant (default 1).</summary>
+    /// <summary>Fast-dLLM's factor variant.</summary>
     public double? Factor { get; init; }
     /// <summary>Dream's unmasking order: origin, maskgit_plus, topk_margin, entropy.</summary>
     public string? Alg { get; init; }
@@ -47,36 +52,49 @@ public static class SamplerRegistry
 {
     /// <param name="Family">the kind of model the sampler decodes: a diffusion process ("masked", "uniform", "gaussian",
     /// as ModelConfig's "process") or "causal" for the left-to-right decoder of causal models.</param>
-    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, string Family = "masked")
+    /// <param name="Cacheable">decodes block by block and honours <see cref="SamplerSettings.Cache"/>.</param>
+    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, string Family = "masked", bool Cacheable = false)
     {
         public bool Masked => Family == "masked";
     }
 
+    // The options' own defaults, so that each is stated once (in its options record).
+    static readonly FastDllmOptions FastDllmDefaults = new();
+    static readonly DependencyAwareOptions DependencyDefaults = new();
+    static readonly MdlmOptions MdlmDefaults = new();
+    static readonly DreamOptions DreamDefaults = new();
+    static readonly EntropyBoundOptions EbDefaults = new();
+    static readonly UniformEntropyBoundOptions UniformEbDefaults = new();
+
     static readonly List<Entry> Entries =
     [
-        new("llada", "LLaDA's reference generate(): blocks, --remasking low_confidence|random",
-            s => new LladaSampler(Llada(s, s.Remasking))),
+        new("llada", "LLaDA's reference generate(): blocks, --remasking low_confidence|random, --cache",
+            s => new LladaSampler(Llada(s, s.Remasking)), Cacheable: true),
         new("low_confidence", "LLaDA's sampler with low-confidence remasking",
-            s => new LladaSampler(Llada(s, LladaSamplerOptions.LowConfidence))),
+            s => new LladaSampler(Llada(s, LladaSamplerOptions.LowConfidence)), Cacheable: true),
         new("random", "LLaDA's sampler with random remasking",
-            s => new LladaSampler(Llada(s, LladaSamplerOptions.Random))),
-        new("fast_dllm_threshold", "Fast-dLLM: commit the top-1 and every prediction with confidence >= --threshold (0.9)",
-            s => new FastDllmSampler(FastDllm(s, null))),
+            s => new LladaSampler(Llada(s, LladaSamplerOptions.Random)), Cacheable: true),
+        new("fast_dllm_threshold", $"Fast-dLLM: commit the top-1 and every prediction with confidence >= --threshold ({FastDllmDefaults.Threshold})",
+            s => new FastDllmSampler(FastDllm(s, null)), Cacheable: true),
         new("fast_dllm_factor", "Fast-dLLM's factor variant: the n-th most confident is committed while >= 1 - factor/(n+1) (--factor 1)",
-            s => new FastDllmSampler(FastDllm(s, s.Factor ?? 1.0))),
-        new("dream", "Dream's diffusion_generate with --alg origin|maskgit_plus|topk_margin|entropy, --alg-temp, --top-p, --top-k",
-            s => new DreamSampler(Dream(s, s.Alg ?? DreamOptions.Origin))),
+            s => new FastDllmSampler(FastDllm(s, s.Factor ?? 1.0)), Cacheable: true),
+        new("eb", $"EB-Sampler: commit the lowest-entropy predictions of the block while their summed entropy minus the largest is <= --gamma ({EbDefaults.Gamma} nats)",
+            s => new EntropyBoundSampler(new EntropyBoundOptions(s.GenLength, s.Block, s.Temperature, s.Gamma ?? EbDefaults.Gamma, s.Cache)), Cacheable: true),
+        new("dream", $"Dream's diffusion_generate with --alg origin|maskgit_plus|topk_margin|entropy (default {DreamDefaults.Alg}), --alg-temp, --top-p, --top-k",
+            s => new DreamSampler(Dream(s, s.Alg ?? DreamDefaults.Alg))),
         .. DreamOptions.Algs.Select(alg => new Entry("dream_" + alg, $"Dream's sampler with alg={alg}", s => new DreamSampler(Dream(s, alg)))),
         new("mdlm", "MDLM's cached ancestral sampler (no network call when a step changed nothing), --top-p",
-            s => new MdlmSampler(new MdlmOptions(s.GenLength, s.Steps, s.Eps ?? 1e-5, s.TopP ?? 1.0))),
+            s => new MdlmSampler(new MdlmOptions(s.GenLength, s.Steps, s.Eps ?? MdlmDefaults.Eps, s.TopP ?? MdlmDefaults.TopP))),
         new("remdm", "ReMDM remasking, --remdm-strategy cap|rescale|conf|loop, --eta, --t-on, --t-off, --alpha-on",
             s => new RemdmSampler(Remdm(s, s.RemdmStrategy ?? RemdmOptions.Cap))),
         .. RemdmOptions.Strategies.Select(st => new Entry("remdm_" + st, $"ReMDM with strategy {st}", s => new RemdmSampler(Remdm(s, st)))),
         new("dependency_aware", "parallel decoding that measures dependence by probing tokens in the same call and draws side by side only independent positions and what they determine (--threshold, --candidates, --probes, --anchors-per-step)",
-            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? 0.9,
-                s.Candidates ?? 8, s.Probes ?? 8, s.AnchorsPerStep ?? 0))),
+            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? DependencyDefaults.Threshold,
+                s.Candidates ?? DependencyDefaults.Candidates, s.Probes ?? DependencyDefaults.Probes, s.AnchorsPerStep ?? DependencyDefaults.AnchorsPerStep))),
         new("uniform_ancestral", "ancestral sampling for uniform-diffusion models: every token redrawn from p(x_s | x_t) at every step, --steps, --temperature",
             s => new UniformSampler(new UniformSamplerOptions(s.GenLength, s.Steps, s.Temperature)), Family: "uniform"),
+        new("uniform_eb", $"entropy-bounded sampling for uniform-diffusion models: a uniform-noise canvas, the lowest-entropy positions frozen while their summed entropy minus the largest is <= --gamma ({UniformEbDefaults.Gamma} nats), the rest renoised; --temperature",
+            s => new UniformEntropyBoundSampler(new UniformEntropyBoundOptions(s.GenLength, s.Temperature, s.Gamma ?? UniformEbDefaults.Gamma)), Family: "uniform"),
         new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
             s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Family: "causal"),
         new("gaussian_ddpm", "continuous diffusion on embeddings: DDPM ancestral steps from N(0, σ_max²), x̂0 by score interpolation, self-conditioned; --clamp, --temperature (0 means 1)",
@@ -90,21 +108,22 @@ public static class SamplerRegistry
         new(s.GenLength, s.Steps, ddim, s.Clamp, s.Temperature > 0 ? s.Temperature : 1.0);
 
     static FastDllmOptions FastDllm(SamplerSettings s, double? factor) =>
-        new(GenLength: s.GenLength, BlockLength: s.Block, Temperature: s.Temperature, Remasking: s.Remasking, Threshold: s.Threshold ?? 0.9, Factor: factor);
+        new(GenLength: s.GenLength, BlockLength: s.Block, Temperature: s.Temperature, Remasking: s.Remasking, Threshold: s.Threshold ?? FastDllmDefaults.Threshold,
+            Factor: factor, Cache: s.Cache);
 
     static DreamOptions Dream(SamplerSettings s, string alg) =>
-        new(GenLength: s.GenLength, Steps: s.Steps, Alg: alg, AlgTemp: s.AlgTemp, Temperature: s.Temperature, TopP: s.TopP, TopK: s.TopK, Eps: s.Eps ?? 1e-3);
+        new(GenLength: s.GenLength, Steps: s.Steps, Alg: alg, AlgTemp: s.AlgTemp, Temperature: s.Temperature, TopP: s.TopP, TopK: s.TopK, Eps: s.Eps ?? DreamDefaults.Eps);
 
     static RemdmOptions Remdm(SamplerSettings s, string strategy)
     {
         var d = new RemdmOptions();
         return new(s.GenLength, s.Steps, strategy, s.Eta ?? (strategy == RemdmOptions.Loop ? 0.02 : d.Eta), s.TOn ?? d.TOn, s.TOff ?? d.TOff,
-            s.AlphaOn ?? d.AlphaOn, s.Eps ?? d.Eps, s.TopP ?? 1.0);
+            s.AlphaOn ?? d.AlphaOn, s.Eps ?? d.Eps, s.TopP ?? d.TopP);
     }
 
     static LladaSamplerOptions Llada(SamplerSettings s, string remasking) =>
         new(GenLength: s.GenLength, Steps: s.Steps, BlockLength: s.Block, Temperature: s.Temperature, Remasking: remasking, CfgScale: s.CfgScale,
-            LogitsEosInf: s.LogitsEosInf, ConfidenceEosEotInf: s.ConfidenceEosEotInf, EosId: s.EosId, EotId: s.EotId);
+            LogitsEosInf: s.LogitsEosInf, ConfidenceEosEotInf: s.ConfidenceEosEotInf, EosId: s.EosId, EotId: s.EotId, Cache: s.Cache);
 
     public static IReadOnlyList<Entry> All => Entries;
 
@@ -127,8 +146,21 @@ public static class SamplerRegistry
 
     public static ISampler Create(string name, SamplerSettings settings)
     {
-        var entry = Entries.FirstOrDefault(e => e.Name == name)
-            ?? throw new DlmException($"unknown sampler \"{name}\" (known: {string.Join(", ", Entries.Select(e => e.Name))})");
+        var entry = Find(name);
+        if (settings.Cache != CacheMode.None && !entry.Cacheable)
+            throw new DlmException($"sampler \"{name}\" does not decode block by block, so --cache {CacheModes.Name(settings.Cache)} does not apply; " +
+                $"samplers with a cache: {string.Join(", ", Entries.Where(e => e.Cacheable).Select(e => e.Name))}");
         return entry.Create(settings);
     }
+
+    public static Entry Find(string name) => Entries.FirstOrDefault(e => e.Name == name)
+        ?? throw new DlmException($"unknown sampler \"{name}\" (known: {string.Join(", ", Entries.Select(e => e.Name))})");
+
+    /// <summary>Every registered sampler of a family, for instruments and tests that cover them all.</summary>
+    public static IEnumerable<Entry> OfFamily(string family) => Entries.Where(e => e.Family == family);
+
+    /// <summary>The one place an observer is attached: every registered sampler is observable.</summary>
+    public static IObservableSampler CreateObservable(string name, SamplerSettings settings) =>
+        Create(name, settings) as IObservableSampler
+        ?? throw new InvalidOperationException($"sampler \"{name}\" is registered but not observable");
 }

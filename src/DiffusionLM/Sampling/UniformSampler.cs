@@ -9,7 +9,7 @@ namespace DiffusionLM.Sampling;
 /// <param name="Steps">reverse steps on the grid t_i = 1 − i/Steps; one network call each, so NFE = Steps.</param>
 /// <param name="Temperature">0: the intermediate steps draw from the model as it is and the last step takes the argmax
 /// of p_θ(x_0 | x_t); T &gt; 0: the logits are divided by T at every step and the last step samples.</param>
-public sealed record UniformSamplerOptions(int GenLength = 128, int Steps = 128, double Temperature = 0.0)
+public sealed record UniformSamplerOptions(int GenLength = 128, int Steps = 128, double Temperature = 0.0) : ISamplerOptions
 {
     public void Validate()
     {
@@ -31,25 +31,17 @@ public sealed record UniformSamplerOptions(int GenLength = 128, int Steps = 128,
 /// </summary>
 /// <remarks>The trace lists, per step, the positions whose token changed (Confidence = the step's probability of the
 /// token drawn); a step that redraws a position to the same token records nothing.</remarks>
-public sealed class UniformSampler : IObservableSampler
+public sealed class UniformSampler(UniformSamplerOptions? options = null) : EngineSampler<UniformSamplerOptions>(options ?? new UniformSamplerOptions())
 {
-    public UniformSamplerOptions Options { get; }
-    public Action<SamplerObservation>? Observer { get; set; }
+    protected override string DisplayName => "uniform";
 
-    public UniformSampler(UniformSamplerOptions? options = null)
-    {
-        Options = options ?? new UniformSamplerOptions();
-        Options.Validate();
-    }
+    protected override void Prepare(IDenoiser model) => UniformProcess.ForModel(model.Config);
 
-    public SamplerResult Generate(IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
+    internal override void Run(SamplerRun run, Generator generator)
     {
-        ArgumentNullException.ThrowIfNull(generator);
         var o = Options;
-        using var scope = torch.NewDisposeScope();
-        using var noGrad = torch.no_grad();
+        var model = run.Model;
         var process = UniformProcess.ForModel(model.Config);
-        var run = SamplerRun.Start("uniform", model, prompt, attentionMask, o.GenLength);
         int p = run.PromptLength, gen = o.GenLength;
         var start = randint(0, process.K, new long[] { run.Batch, gen }, dtype: ScalarType.Int64, generator: generator);
         run.X.narrow(1, p, gen).copy_(process.TokensOf(start));
@@ -60,7 +52,6 @@ public sealed class UniformSampler : IObservableSampler
             bool last = i == o.Steps - 1;
             Tensor? time = model.Config.TimeConditioning ? torch.full(new long[] { run.Batch }, (float)t, dtype: ScalarType.Float32) : null;
             var logits = run.Forward(time);
-            Observer?.Invoke(new SamplerObservation(i, 0, p, run.X, logits));
             var scaled = o.Temperature > 0 ? logits / o.Temperature : logits;
             var logX = process.SetLogProbabilities(scaled.narrow(1, p, gen));
             var xt = run.X.narrow(1, p, gen);
@@ -74,7 +65,6 @@ public sealed class UniformSampler : IObservableSampler
             xt.copy_(next);
             run.AddStep(0, i, commits);
         }
-        return run.Result();
     }
 
     static List<Commit> Changes(Tensor before, Tensor after, Tensor confidence, int promptLength, int total)

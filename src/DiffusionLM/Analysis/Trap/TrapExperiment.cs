@@ -73,7 +73,7 @@ public static class TrapExperiment
             var prompts = Enumerable.Range(0, n).Select(_ => prompt).ToArray();
             var result = sampler.Generate(model, prompts, g);
             batchNfe = Math.Max(batchNfe, result.Nfe);
-            rowsEvaluated += sampler is DependencyAwareSampler dep ? dep.RowsEvaluated : (double)result.Nfe * n;
+            rowsEvaluated += result.RowsEvaluated;
             var stepsPerRow = new int[n];
             foreach (var step in result.Trace)
                 foreach (int row in step.Commits.Select(c => c.Row).Distinct()) stepsPerRow[row]++;
@@ -115,6 +115,9 @@ public static class TrapExperiment
             list.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
         foreach (double f in factors) list.Add(new("fast_dllm_factor", "fast_dllm_factor", s0 with { Factor = f }));
         foreach (double t in thresholds) list.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = t }));
+        // EB-Sampler's entropy budget, from one token per step (γ = 0) to the whole sentence at once.
+        double[] gammas = quick ? [0.0, 1.0] : [0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 100.0];
+        foreach (double gm in gammas) list.Add(new("eb", "eb", s0 with { Gamma = gm }));
         // One or two independent anchors per step: slower settings, so that its NFE range overlaps the threshold sampler's.
         if (!quick)
             foreach (int a in new[] { 1, 2 })
