@@ -105,7 +105,7 @@ public static class QualityReport
         plt.XLabel($"sampling steps for {r.options.GenLength} tokens after a story opening (LLaDA's sampler, one block)");
         plt.YLabel("judge gen-PPL (stories260K; log scale)");
         plt.Title($"Quality against steps: {r.options.Samples} samples per point, 95% intervals");
-        plt.ShowLegend(Alignment.UpperLeft);
+        plt.ShowLegend(Alignment.LowerLeft);
         AtomicFile.WriteAllBytes(path, plt.GetImageBytes(960, 600, ImageFormat.Png));
     }
 }
