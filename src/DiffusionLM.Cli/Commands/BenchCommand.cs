@@ -23,6 +23,7 @@ public static class BenchCommand
         var cmd = new Command("bench", "Measure forward and training throughput (tokens/s, GFLOP/s) against a plain fp32 matmul.") { model, repeats, json };
         cmd.Subcommands.Add(BenchLladaCommand.Create());
         cmd.Subcommands.Add(BenchTeacherCommand.Create());
+        cmd.Subcommands.Add(BenchBatchCommand.Create());
         cmd.SetAction(r => Io.Guard(() =>
         {
             int reps = Math.Max(1, r.GetValue(repeats));
