@@ -27,6 +27,7 @@ public static class Program
             TeacherCorpusCommand.Create(),
             ScoreCommand.Create(),
             AuditCommand.Create(),
+            ServeCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         return root.Parse(args).Invoke(config);

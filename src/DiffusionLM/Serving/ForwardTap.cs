@@ -37,7 +37,12 @@ internal class ForwardTap(IDenoiser inner, CancellationToken cancel, Action<Forw
     {
         cancel.ThrowIfCancellationRequested();
         Calls++;
-        if (onCall is not null) Report(ids);
+        if (onCall is not null)
+        {
+            Report(ids);
+            // The observer may have cancelled (a client left while it was told of the step).
+            cancel.ThrowIfCancellationRequested();
+        }
         var logits = _inner.Logits(ids, attentionMask, time);
         if (onCall is not null) Keep(logits);
         return logits;
