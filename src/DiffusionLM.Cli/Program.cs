@@ -33,6 +33,7 @@ public static class Program
             ScoreCommand.Create(),
             AuditCommand.Create(),
             FuzzCommand.Create(),
+            ServeCommand.Create(),
         };
         var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
         // No response files: "--prompt @notes.txt" is the text "@notes.txt", never the content of a file.

@@ -27,6 +27,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(BenchCorruptionCommand.Create());
         cmd.Subcommands.Add(BenchPeersCommand.Create());
         cmd.Subcommands.Add(BenchWaitPolicyCommand.Create());
+        cmd.Subcommands.Add(BenchBatchCommand.Create());
         cmd.SetAction(r => Io.Guard(() =>
         {
             int reps = Math.Max(1, r.GetValue(repeats));

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using DiffusionLM.Models;
 using DiffusionLM.Sampling;
+using DiffusionLM.Serving;
 using DiffusionLM.Text;
 using DiffusionLM.Text.Chat;
 using TorchSharp;
@@ -13,7 +14,12 @@ public static class GenerateCommand
     public static Command Create()
     {
         var model = ModelLocator.ModelOption();
-        var prompt = new Option<string>("--prompt") { Description = "the prompt text (\"\" for none)", Required = true };
+        var prompt = new Option<string?>("--prompt") { Description = "the prompt text (\"\" for none); or --prompts FILE" };
+        var prompts = new Option<string?>("--prompts") { Description = "generate for every prompt of a file: one per line, or JSON lines {\"prompt\": ..., optional settings: sampler, gen_length, steps, block_length, temperature, remasking, threshold, cfg, cache, chat}; writes one JSON object per sample" };
+        var numSamples = new Option<int>("--num-samples") { Description = "with --prompts: samples per prompt", DefaultValueFactory = _ => 1 };
+        var batchSize = new Option<int>("--batch-size") { Description = "with --prompts: rows generated together in one batch", DefaultValueFactory = _ => 8 };
+        var outFile = new Option<string?>("--out") { Description = "with --prompts: the JSON-lines file to write (atomically); default: standard output" };
+        var timings = new Option<bool>("--timings") { Description = "with --prompts: add each sample's batch wall time (\"seconds\"); without it the same seed writes the same file byte for byte" };
         var genLength = new Option<int>("--gen-length") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--steps") { Description = "denoising steps in all (divided evenly over the blocks)", DefaultValueFactory = _ => 128 };
         var blockLength = new Option<int?>("--block-length") { Description = "semi-autoregressive block length (default: --gen-length, one block)" };
@@ -49,7 +55,7 @@ public static class GenerateCommand
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
-            model, prompt, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
+            model, prompt, prompts, numSamples, batchSize, outFile, timings, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
             threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial, cache, gamma,
         };
         cmd.SetAction(r => Io.Guard(() =>
@@ -69,6 +75,24 @@ public static class GenerateCommand
                 Cache = CacheModes.Parse(r.GetValue(cache)), Gamma = r.GetValue(gamma),
             };
             SamplerOptionRanges.Check(settings);
+            if (r.GetValue(prompts) is { } promptsFile)
+            {
+                if (r.GetValue(prompt) is not null) throw new DlmException("give --prompt or --prompts, not both");
+                if (r.GetValue(json)) throw new DlmException("--prompts always writes JSON lines; drop --json");
+                using var session = new GenerationSession(loaded);
+                var batchSettings = new GenerationSettings
+                {
+                    Sampler = r.GetValue(sampler), GenLength = settings.GenLength, Steps = settings.Steps, BlockLength = settings.BlockLength,
+                    Temperature = settings.Temperature, Remasking = settings.Remasking, Threshold = settings.Threshold, CfgScale = settings.CfgScale,
+                    Chat = r.GetValue(chat), Extra = settings,
+                };
+                return BatchGenerate.Run(session, batchSettings, new BatchGenerate.Options(promptsFile, r.GetValue(numSamples), r.GetValue(batchSize),
+                    r.GetValue(outFile), r.GetValue(seed), r.GetValue(timings)));
+            }
+            if (r.GetValue(prompt) is null) throw new DlmException("--prompt TEXT (or --prompts FILE) is required");
+            foreach (var (name, given) in new[] { ("--num-samples", r.GetResult(numSamples) is { Implicit: false }), ("--batch-size", r.GetResult(batchSize) is { Implicit: false }),
+                         ("--out", r.GetValue(outFile) is not null), ("--timings", r.GetValue(timings)) })
+                if (given) throw new DlmException($"{name} applies to --prompts FILE only");
             // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
             if (m.Config.Causal)
                 return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
