@@ -8,7 +8,7 @@ namespace DiffusionLM.Tests.Serving;
 /// what one-at-a-time generation gives, and bad rows named by file, line and field.</summary>
 public class BatchGenerateTests
 {
-    static string DefaultModel => Path.Combine(RepoPaths.Root, "models", "default");
+    static string DefaultModel => Path.Combine(RepoPaths.Root, "models", "shakespeare");
 
     static (int Code, string Out, string Err) Generate(params string[] args) => CliRunner.Run(["generate", "--model", DefaultModel, .. args]);
 

@@ -10,7 +10,7 @@ public class ChatClientTests : IClassFixture<ChatClientTests.Model>
 {
     public sealed class Model : IDisposable
     {
-        public GenerationSession Session { get; } = GenerationSession.Open(Path.Combine(RepoPaths.Root, "models", "default"));
+        public GenerationSession Session { get; } = GenerationSession.Open(Path.Combine(RepoPaths.Root, "models", "shakespeare"));
         public void Dispose() => Session.Dispose();
     }
 
@@ -34,7 +34,7 @@ public class ChatClientTests : IClassFixture<ChatClientTests.Model>
             new GenerationSettings { GenLength = 16, Steps = 16, BlockLength = 4, Temperature = 1, Chat = true }, 4)[0];
         Assert.Equal(expected.Text, response.Text);
         Assert.Equal(ChatRole.Assistant, response.Messages[0].Role);
-        Assert.Equal("default", response.ModelId);
+        Assert.Equal("shakespeare", response.ModelId);
         Assert.Equal(16, response.AdditionalProperties!["nfe"]);
     }
 
@@ -70,7 +70,7 @@ public class ChatClientTests : IClassFixture<ChatClientTests.Model>
     [Fact]
     public async Task ReadmeSnippetRuns()
     {
-        using IChatClient client = DiffusionChatClient.Open(Path.Combine(RepoPaths.Root, "models", "default"));
+        using IChatClient client = DiffusionChatClient.Open(Path.Combine(RepoPaths.Root, "models", "shakespeare"));
         var options = new ChatOptions
         {
             MaxOutputTokens = 32, Seed = 1, Temperature = 0.8f,

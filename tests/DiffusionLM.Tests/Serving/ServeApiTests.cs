@@ -11,7 +11,7 @@ namespace DiffusionLM.Tests.Serving;
 [Collection("Server")]
 public class ServeApiTests(ServerFixture server)
 {
-    static string DefaultModel => Path.Combine(RepoPaths.Root, "models", "default");
+    static string DefaultModel => Path.Combine(RepoPaths.Root, "models", "shakespeare");
     HttpClient Http => server.Http;
 
     [Fact]
@@ -21,7 +21,7 @@ public class ServeApiTests(ServerFixture server)
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         var body = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal("list", body.GetProperty("object").GetString());
-        Assert.Equal("default", body.GetProperty("data")[0].GetProperty("id").GetString());
+        Assert.Equal("shakespeare", body.GetProperty("data")[0].GetProperty("id").GetString());
     }
 
     [Fact]
@@ -40,7 +40,7 @@ public class ServeApiTests(ServerFixture server)
     public async Task ChatCompletionAnswersAsTheAssistant()
     {
         var (status, body) = await Api.Post(Http, "/v1/chat/completions",
-            Api.Json(new { model = "default", messages = new[] { new { role = "user", content = "Who was in the park?" } }, max_tokens = 16 }));
+            Api.Json(new { model = "shakespeare", messages = new[] { new { role = "user", content = "Who was in the park?" } }, max_tokens = 16 }));
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("chat.completion", body.GetProperty("object").GetString());
         var message = body.GetProperty("choices")[0].GetProperty("message");
@@ -154,8 +154,9 @@ public class ServeApiTests(ServerFixture server)
     {
         var before = (await server.Info()).GetProperty("jobs").GetProperty("cancelled").GetInt32();
         using var cts = new CancellationTokenSource();
-        // 128 steps: long enough that leaving after the first step leaves most of the run undone.
-        var (_, events, done) = await Api.Stream(Http, "/v1/diffusion/generate", Api.Json(new { prompt = "Once", gen_length = 128, steps = 128 }), cts.Token,
+        // ReMDM's loop at 1,024 steps (several seconds): long enough that leaving after the first step leaves most of
+        // the run undone even on an idle machine (128 LLaDA steps end in about a second, before the server sees the client leave).
+        var (_, events, done) = await Api.Stream(Http, "/v1/diffusion/generate", Api.Json(new { prompt = "Once", gen_length = 128, steps = 1024, sampler = "remdm_loop" }), cts.Token,
             stopAfter: e => e.GetProperty("type").GetString() == "step");
         Assert.False(done);
         Assert.Equal("step", events[^1].GetProperty("type").GetString());

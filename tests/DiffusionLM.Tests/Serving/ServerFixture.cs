@@ -21,7 +21,7 @@ public sealed class ServerFixture : IDisposable
     public ServerFixture()
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { DlmDll(), "serve", "--model", Path.Combine(RepoPaths.Root, "models", "default"), "--port", "0", "--queue", Queue.ToString() })
+        foreach (var a in new[] { DlmDll(), "serve", "--model", Path.Combine(RepoPaths.Root, "models", "shakespeare"), "--port", "0", "--queue", Queue.ToString() })
             psi.ArgumentList.Add(a);
         psi.Environment["DLM_HOME"] = RepoPaths.Root;
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
