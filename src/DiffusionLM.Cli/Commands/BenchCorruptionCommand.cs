@@ -63,14 +63,8 @@ public static class BenchCorruptionCommand
                 }
                 using var _ = teacher;
                 var result = ProgressView.Run("bench corruption (% of phase)", 100, report =>
-                    new CorruptionBenchmark(o) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) }.Run(teacher, tok, stories, Cpu()));
-                Directory.CreateDirectory(dir);
-                AtomicFile.WriteAllText(Path.Combine(dir, "corruption.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-                var md = CorruptionBenchReport.Markdown(result);
-                AtomicFile.WriteAllText(Path.Combine(dir, "corruption.md"), md);
-                CorruptionBenchReport.Figures(result, dir);
-                Io.Out.Write(md);
-                Io.Out.WriteLine($"wrote {Path.Combine(dir, "corruption.json")}, corruption.md, corruption_*.png");
+                    new CorruptionBenchmark(o) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) }.Run(teacher, tok, stories, $"{BenchFiles.CpuName()} ({Environment.ProcessorCount} logical cores)"));
+                BenchFiles.Write(dir, "corruption", result, CorruptionBenchReport.Markdown(result), d => CorruptionBenchReport.Figures(result, d), "corruption_*.png");
                 return 0;
             }
             finally { torch.set_num_threads(previousThreads); }
@@ -78,13 +72,4 @@ public static class BenchCorruptionCommand
         return cmd;
     }
 
-    static string Cpu()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"));
-            return line is null ? "unknown" : line[(line.IndexOf(':') + 1)..].Trim() + $" ({Environment.ProcessorCount} logical cores)";
-        }
-        catch (IOException) { return "unknown"; }
-    }
 }

@@ -62,19 +62,10 @@ public static class BenchPeersCommand
                 }
             }
             finally { try { Directory.Delete(work, true); } catch (IOException) { } }
-            var result = new PeersResult(CpuName(), t, options, results);
-            var dir = r.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
-            AtomicFile.WriteAllText(Path.Combine(dir, "peers.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            var md = PeersBenchReport.Markdown(result);
-            AtomicFile.WriteAllText(Path.Combine(dir, "peers.md"), md);
-            PeersBenchReport.Figure(result, Path.Combine(dir, "peers.png"));
-            Io.Out.Write(md);
+            var result = new PeersResult(BenchFiles.CpuName(), t, options, results);
+            BenchFiles.Write(r.GetValue(outDir)!, "peers", result, PeersBenchReport.Markdown(result), dir => PeersBenchReport.Figure(result, Path.Combine(dir, "peers.png")), "peers.png");
             return 0;
         }));
         return cmd;
     }
-
-    static string CpuName() =>
-        File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? "unknown" : "unknown";
 }

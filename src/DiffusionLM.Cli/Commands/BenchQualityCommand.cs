@@ -76,16 +76,9 @@ public static class BenchQualityCommand
                     using var loaded = ModelLoader.Load(folder);
                     measured.Add(bench.Measure(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), folder, loaded.Model, loaded.Tokenizer, openings, heldOut));
                 }
-                return new QualityResult(options, CpuName(), nThreads, promptsFile, openings.Count, judgeFolder, teacherHeld, floor, measured);
+                return new QualityResult(options, BenchFiles.CpuName(), nThreads, promptsFile, openings.Count, judgeFolder, teacherHeld, floor, measured);
             });
-            var dir = r.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
-            AtomicFile.WriteAllText(Path.Combine(dir, "quality.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            var md = QualityReport.Markdown(result);
-            AtomicFile.WriteAllText(Path.Combine(dir, "quality.md"), md);
-            QualityReport.Figure(result, Path.Combine(dir, "quality.png"));
-            Io.Out.Write(md);
-            Io.Out.WriteLine($"wrote {Path.Combine(dir, "quality.json")}, quality.md, quality.png");
+            BenchFiles.Write(r.GetValue(outDir)!, "quality", result, QualityReport.Markdown(result), dir => QualityReport.Figure(result, Path.Combine(dir, "quality.png")), "quality.png");
             return 0;
         }));
         return cmd;
@@ -93,15 +86,4 @@ public static class BenchQualityCommand
 
     static string[] DefaultModels() =>
         new[] { ModelLocator.Resolve(null), ModelLocator.FindBundled(PreviousDefault, "config.json") }.OfType<string>().ToArray();
-
-    /// <summary>The CPU's model name (figures are only comparable on one machine).</summary>
-    public static string CpuName()
-    {
-        try
-        {
-            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"));
-            return line?.Split(':', 2)[1].Trim() ?? "unknown";
-        }
-        catch (IOException) { return "unknown"; }
-    }
 }

@@ -57,14 +57,7 @@ public static class BenchTeacherCommand
             // The bar shows the current phase's progress in percent, with the phase as its text.
             var result = ProgressView.Run("bench teacher (% of phase)", 100, report =>
                 new TeacherBenchmark(teacher, l2c, options) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) }.Run(stories));
-            var dir = r.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
-            AtomicFile.WriteAllText(Path.Combine(dir, "teacher.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            var md = TeacherBenchReport.Markdown(result);
-            AtomicFile.WriteAllText(Path.Combine(dir, "teacher.md"), md);
-            TeacherBenchReport.Figure(result, Path.Combine(dir, "teacher.png"));
-            Io.Out.Write(md);
-            Io.Out.WriteLine($"wrote {Path.Combine(dir, "teacher.json")}, teacher.md, teacher.png");
+            BenchFiles.Write(r.GetValue(outDir)!, "teacher", result, TeacherBenchReport.Markdown(result), dir => TeacherBenchReport.Figure(result, Path.Combine(dir, "teacher.png")), "teacher.png");
             return 0;
         }));
         return cmd;

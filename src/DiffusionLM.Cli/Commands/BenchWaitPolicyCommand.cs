@@ -45,7 +45,7 @@ public static class BenchWaitPolicyCommand
                     double a = Median(times["ACTIVE"]), p = Median(times["PASSIVE"]);
                     rows.Add(new Row(work, t, a, p, p / a));
                 }
-            string cpu = CpuName();
+            string cpu = Reports.BenchFiles.CpuName();
             double load = LoadAverage();
             if (r.GetValue(json)) { Io.Out.WriteLine(JsonSerializer.Serialize(new { cpu, load_average_1min = load, repeats = reps, rows })); return 0; }
             Io.Out.WriteLine($"{cpu}, {Environment.ProcessorCount} cores, load average {load:F2} at the end, {reps} child processes per cell");
@@ -99,12 +99,6 @@ public static class BenchWaitPolicyCommand
         work();
         Io.Out.WriteLine(sw.Elapsed.TotalSeconds.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
         return 0;
-    }
-
-    static string CpuName()
-    {
-        try { return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? "unknown CPU"; }
-        catch (IOException) { return "unknown CPU"; }
     }
 
     static double LoadAverage()

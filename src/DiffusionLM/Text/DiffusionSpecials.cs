@@ -10,11 +10,7 @@ public static class DiffusionSpecials
 {
     public static ITokenizer Ensure(ITokenizer tokenizer, string source)
     {
-        var withMask = tokenizer switch
-        {
-            Llama2cTokenizer l2c => l2c.WithMask(),
-            _ => tokenizer,
-        };
+        var withMask = tokenizer is Llama2cTokenizer l2c ? l2c.WithMask() : tokenizer;
         var s = withMask.Special;
         if (s.MaskId < 0 || s.EosId < 0 || s.PadId < 0)
             throw new DlmException($"{source}: the tokenizer has no {(s.MaskId < 0 ? "mask" : s.EosId < 0 ? "eos" : "pad")} token and none can be added to a tokenizer of this kind");

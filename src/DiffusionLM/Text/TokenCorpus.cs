@@ -27,8 +27,10 @@ public sealed class TokenCorpus
         path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".jsonl.gz", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Reads the files as UTF-8 text; an unreadable or empty file is an error that names it.</summary>
-    public static IReadOnlyList<string> ReadTexts(IReadOnlyList<string> paths) =>
-        ReadDocuments(paths).Select(d => d.Length == 1 ? d[0] : string.Join("\n\n", d)).ToList();
+    public static IReadOnlyList<string> ReadTexts(IReadOnlyList<string> paths) => ReadDocuments(paths).Select(Joined).ToList();
+
+    /// <summary>A file's documents as one text (a text file is its one document): what BPE training and the resume hash read.</summary>
+    public static string Joined(string[] documents) => documents.Length == 1 ? documents[0] : string.Join("\n\n", documents);
 
     /// <summary>Every file's documents: a text file is one document, a JSON Lines file one per line's "text".</summary>
     public static IReadOnlyList<string[]> ReadDocuments(IReadOnlyList<string> paths)

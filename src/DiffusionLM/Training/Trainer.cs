@@ -52,7 +52,7 @@ public sealed class Trainer
         if (opts.SftFormat == QaFormat.Name && !opts.Sft) throw new DlmException("--sft-format qa needs --sft");
 
         var files = TokenCorpus.ReadDocuments(opts.Data);
-        var texts = files.Select(d => d.Length == 1 ? d[0] : string.Join("\n\n", d)).ToList();
+        var texts = files.Select(TokenCorpus.Joined).ToList();
         var hashes = texts.Select(t => Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(t)))).ToArray();
         if (saved is not null && !hashes.SequenceEqual(saved.DataSha256))
             throw new DlmException($"{outDir}: the training files changed since this run started; --resume needs the same data");

@@ -51,12 +51,13 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
                 using var scope = NewDisposeScope();
                 var prompt = tensor(chunk.SelectMany(i => jo[i % jo.Length].Prepend(Bos).Select(t => (long)t)).ToArray(),
                     new long[] { chunk.Length, jo[chunk[0] % jo.Length].Length + 1 });
-                var coins = stack(chunk.Select(i =>
+                // Greedy (temperature 0) draws no coins.
+                var coins = o.Temperature > 0 ? stack(chunk.Select(i =>
                 {
                     using var g = BatchSampler.StepGenerator(o.Seed, i, FloorStream);
                     return rand(new long[] { o.GenLength }, dtype: ScalarType.Float64, generator: g);
-                }).ToArray());
-                var result = sampler.GenerateWithCoins(judgeModel, prompt, o.Temperature > 0 ? coins : null);
+                }).ToArray()) : null;
+                var result = sampler.GenerateWithCoins(judgeModel, prompt, coins);
                 for (int b = 0; b < chunk.Length; b++) continuations[chunk[b]] = CutAtStoryEnd(result.Completions[b], Bos, -1);
                 done += chunk.Length;
                 OnProgress?.Invoke("teacher floor", done, o.Samples);
