@@ -27,13 +27,13 @@ public static class InitialModels
     /// <summary>
     /// Dream-style: the causal model's weights, attention made bidirectional, logits shifted by one, the
     /// vocabulary grown by the mask (<see cref="DreamInit"/>); the tokenizer is the causal model's plus the mask.
+    /// With --d-model/--layers/--heads/--kv-heads/--mlp the denoiser is larger than the causal model and the
+    /// teacher is grown into it, its function preserved (<see cref="GrownInit"/>).
     /// </summary>
     public static (LladaModel Model, ITokenizer Tokenizer) FromCausal(TrainingOptions o)
     {
         string dir = o.InitFrom!;
         if (o.Tokenizer is not null) throw new DlmException("--init-from brings its model's tokenizer; drop --tokenizer");
-        if (o.DModel is not null || o.Layers is not null || o.Heads is not null || o.KvHeads is not null || o.Mlp is not null)
-            throw new DlmException("--init-from keeps its model's size; drop --d-model/--layers/--heads/--kv-heads/--mlp");
         if (o.Process != "masked") throw new DlmException($"--init-from makes a masked denoiser (Dream-style), not --process {o.Process}");
         if (o.Corruption != Corruption.Masking.MaskedCorruptions.Uniform)
             throw new DlmException($"--init-from trains with the uniform corruption (Dream's); --corruption {o.Corruption} is not supported with it");
@@ -44,7 +44,17 @@ public static class InitialModels
         var withMask = DiffusionSpecials.Ensure(tokenizer, Path.Combine(dir, Checkpoint.TokenizerFile));
         if (withMask.Special.MaskId != teacher.Config.VocabSize)
             throw new DlmException($"{dir}: the mask token would be id {withMask.Special.MaskId}, but Dream-style initialisation appends it at id {teacher.Config.VocabSize}");
-        var model = DreamInit.FromCausal(teacher, o.Schedule);
+        bool grow = o.DModel is not null || o.Layers is not null || o.Heads is not null || o.KvHeads is not null || o.Mlp is not null;
+        if (!grow) return (DreamInit.FromCausal(teacher, o.Schedule), withMask);
+
+        // A larger denoiser than the causal model: the teacher grown into it, function preserved (GrownInit).
+        var t = teacher.Config;
+        var denoiser = DreamInit.DenoiserConfig(t, logitsShift: true, o.Schedule);
+        var p = Shape(o, Preset.Tiny with { DModel = t.DModel, NLayers = t.NLayers, NHeads = t.NHeads, NKvHeads = t.NKvHeads, MlpHidden = t.MlpHiddenSize });
+        var target = denoiser with { DModel = p.DModel, NLayers = p.NLayers, NHeads = p.NHeads, NKvHeads = p.NKvHeads, MlpHiddenSize = p.MlpHidden };
+        GrownInit.CheckShape(t, target);
+        var model = new LladaModel(GrownInit.Config(t, target));
+        GrownInit.Fill(model, teacher, BatchSampler.StepGenerator(o.Seed, -1, 1));
         return (model, withMask);
     }
 }

@@ -50,6 +50,49 @@ public class InitFromTests
     }
 
     [Fact]
+    public void AGrownDenoiserStillComputesTheTeacherAndItsNewWeightsLearn()
+    {
+        // Wider stream, twice the heads, a wider MLP and two appended layers.
+        var o = new TrainingOptions { InitFrom = TeacherFolder, DModel = 128, Heads = 16, KvHeads = 8, Mlp = 300, Layers = 7 };
+        var (model, tokenizer) = InitialModels.FromCausal(o);
+        using var grown = model;
+        var c = grown.Config;
+        Assert.Equal((128, 16, 8, 300, 7, 513), (c.DModel, c.NHeads, c.NKvHeads, c.MlpHiddenSize, c.NLayers, c.VocabSize));
+        Assert.True(grown.ParameterCount() > 3 * Stories260K.Model.ParameterCount());
+
+        using var causal = new LladaModel(c with { Causal = true });
+        using (no_grad())
+            foreach (var ((_, dst), (_, src)) in causal.named_parameters().Zip(grown.named_parameters())) dst.copy_(src);
+        var ids = tokenizer.Encode("Once upon a time, there was a little girl named Lily. She liked to play.").Prepend(1).Select(t => (long)t).ToArray();
+        using var input = tensor(ids).unsqueeze(0);
+        long n = ids.Length;
+        using (no_grad())
+        {
+            using var theirs = Stories260K.Model.Logits(input);
+            using var mine = causal.Logits(input);
+            // fp32 rounding only: the norm weights were scaled by sqrt(1/2) and the matmuls sum over zeros.
+            double scale = theirs.abs().max().item<float>();
+            double diff = (mine.narrow(1, 1, n - 1).narrow(2, 0, 512) - theirs.narrow(1, 0, n - 1)).abs().max().item<float>();
+            Assert.True(diff < 1e-6 * scale, $"max |Δlogit| {diff} at logits up to {scale}");
+
+            // Mutation check: without the norm-weight scaling the grown model is a different function.
+            var lnF = causal.named_parameters().First(p => p.name.EndsWith("ln_f.weight")).parameter;
+            lnF.mul_(Math.Sqrt(2));
+            using var unscaled = causal.Logits(input);
+            Assert.True((unscaled.narrow(1, 1, n - 1).narrow(2, 0, 512) - theirs.narrow(1, 0, n - 1)).abs().max().item<float>() > 1e-2);
+        }
+
+        // The new capacity is not dead: one backward pass reaches the zero-initialised writing weights.
+        var loss = nn.functional.cross_entropy(grown.Logits(input).view(-1, c.VocabSize), input.view(-1));
+        loss.backward();
+        var grads = grown.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!);
+        Assert.True(grads["model.transformer.wte.weight"].narrow(1, 64, 64).abs().max().item<float>() > 0, "new embedding columns get no gradient");
+        Assert.True(grads["model.transformer.blocks.0.attn_out.weight"].narrow(1, 64, 64).abs().max().item<float>() > 0, "new heads' output weights get no gradient");
+        Assert.True(grads["model.transformer.blocks.6.ff_out.weight"].abs().max().item<float>() > 0, "an appended layer gets no gradient");
+        Assert.True(grads["model.transformer.blocks.3.ff_out.weight"].narrow(0, 64, 64).abs().max().item<float>() > 0, "writes into the new dimensions get no gradient");
+    }
+
+    [Fact]
     public void ALlama2cTokenizerGainsAMaskThatRoundTripsAndLeavesItsIdsAlone()
     {
         var path = Path.Combine(TeacherFolder, Checkpoint.TokenizerFile);
@@ -75,7 +118,9 @@ public class InitFromTests
     public void InitFromRefusesWhatItCannotHonour()
     {
         Assert.Contains("drop --tokenizer", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, Tokenizer = "x" })).Message);
-        Assert.Contains("keeps its model's size", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, DModel = 32 })).Message);
+        Assert.Contains("not shrink it", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, DModel = 32, Heads = 4, KvHeads = 2 })).Message);
+        Assert.Contains("keeps the head size 8", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, DModel = 128 })).Message);
+        Assert.Contains("needs --kv-heads 8", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, DModel = 128, Heads = 16 })).Message);
         Assert.Contains("not --process uniform", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, Process = "uniform" })).Message);
         var bidirectional = Path.Combine(Stories260K.RepoRoot, "models", "default");
         Assert.Contains("needs a causal model", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = bidirectional })).Message);
