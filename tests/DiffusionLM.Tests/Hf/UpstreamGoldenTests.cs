@@ -24,7 +24,7 @@ public class UpstreamGoldenTests(ITestOutputHelper output)
     static readonly string GoldenPath = Path.Combine(RepoPaths.Root, "tests", "DiffusionLM.Tests", "Hf", "Goldens", "upstream_logits.json");
     static readonly Lazy<JsonObject> Doc = new(() => JsonNode.Parse(File.ReadAllText(GoldenPath))!.AsObject());
 
-    static JsonObject Case(string name) =>
+    internal static JsonObject Case(string name) =>
         Doc.Value["cases"]!.AsArray().Select(c => c!.AsObject()).Single(c => (string)c["name"]! == name);
 
     [Fact]
@@ -76,10 +76,30 @@ public class UpstreamGoldenTests(ITestOutputHelper output)
         Assert.True(Worst(c, config => config) > Tolerance(c));
     }
 
-    static double Tolerance(JsonObject c) => (string)c["compute"]! == "float32" ? 1e-4 : 2e-2;
+    internal static double Tolerance(JsonObject c) => (string)c["compute"]! == "float32" ? 1e-4 : 2e-2;
 
     /// <summary>Builds the case's checkpoint (config passed through <paramref name="mutate"/>), loads it and returns the worst relative error.</summary>
     static double Worst(JsonObject c, Func<JsonObject, JsonObject> mutate)
+    {
+        using var dir = new TempFolder();
+        WriteCheckpoint(c, dir.Path, mutate);
+        using var loaded = ModelLoader.Load(dir.Path);
+        var ids = tensor(c["ids"]!.AsArray().Select(i => (long)i!).ToArray()).unsqueeze(0);
+        using var logits = loaded.Model switch
+        {
+            DreamModel d => d.ModelLogits(ids), // upstream's logits are unshifted
+            MdlmModel m => m.Logits(ids, time: tensor(new[] { (float)(double)c["time"]! })),
+            var m => m.Logits(ids),
+        };
+        return WorstError(c, logits[0].to_type(ScalarType.Float64).contiguous().data<double>().ToArray());
+    }
+
+    /// <summary>
+    /// Writes the case's checkpoint in the released layout into <paramref name="dir"/>: its config (passed through
+    /// <paramref name="mutate"/>, special ids the test tokenizer's) and the <see cref="GoldenWeights"/> tensors, after
+    /// checking that the upstream module's parameter names and shapes are exactly our layout's.
+    /// </summary>
+    internal static void WriteCheckpoint(JsonObject c, string dir, Func<JsonObject, JsonObject> mutate)
     {
         string family = (string)c["family"]!;
         var dtype = (string)c["dtype"]! == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
@@ -103,26 +123,20 @@ public class UpstreamGoldenTests(ITestOutputHelper output)
         Assert.Equal(spec.Where(s => !s.Optional).Select(s => s.Name).Order(StringComparer.Ordinal), upstream.Select(u => u.Name).Order(StringComparer.Ordinal));
         foreach (var u in upstream) Assert.Equal(spec.Single(s => s.Name == u.Name).Shape, u.Shape);
 
-        using var dir = new TempFolder();
         var tensors = upstream.ToDictionary(u => u.Name, u => GoldenWeights.Tensor(u.Name, u.Shape));
-        HfFixtures.Write(dir.Path, mutate(config), tensors, dtype);
+        HfFixtures.Write(dir, mutate(config), tensors, dtype);
         foreach (var t in tensors.Values) t.Dispose();
+    }
 
-        using var loaded = ModelLoader.Load(dir.Path);
-        var ids = tensor(c["ids"]!.AsArray().Select(i => (long)i!).ToArray()).unsqueeze(0);
-        using var logits = loaded.Model switch
-        {
-            DreamModel d => d.ModelLogits(ids), // upstream's logits are unshifted
-            MdlmModel m => m.Logits(ids, time: tensor(new[] { (float)(double)c["time"]! })),
-            var m => m.Logits(ids),
-        };
+    /// <summary>max |upstream − ours| / max(1, |upstream|) over the case's logits; <paramref name="ours"/> is [L·V] row-major.</summary>
+    internal static double WorstError(JsonObject c, double[] ours)
+    {
         var expected = c["logits"]!.AsArray().Select(r => r!.AsArray().Select(v => (double)v!).ToArray()).ToArray();
-        var a = logits[0].to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
         int v = expected[0].Length;
-        Assert.Equal(expected.Length * v, a.Length);
+        Assert.Equal(expected.Length * v, ours.Length);
         double worst = 0;
         for (int i = 0; i < expected.Length; i++)
-            for (int j = 0; j < v; j++) worst = Math.Max(worst, Math.Abs(expected[i][j] - a[i * v + j]) / Math.Max(1, Math.Abs(expected[i][j])));
+            for (int j = 0; j < v; j++) worst = Math.Max(worst, Math.Abs(expected[i][j] - ours[i * v + j]) / Math.Max(1, Math.Abs(expected[i][j])));
         return worst;
     }
 }

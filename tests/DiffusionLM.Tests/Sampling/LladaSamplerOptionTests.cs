@@ -203,18 +203,38 @@ public class LladaSamplerOptionTests
         var o = new LladaSamplerOptions(GenLength: 8, Steps: 8, BlockLength: 8, Ties: TopKTies.LowestIndex);
         var r = Run(new FakeDenoiser { Constant = true }, o, [A]);
         Assert.Equal(Enumerable.Range(4, 8), r.Trace.Select(s => Assert.Single(s.Commits).Position));
-        // Under torch's own order, each step takes what torch.topk takes from the tied row.
-        var t = Run(new FakeDenoiser { Constant = true }, o with { Ties = TopKTies.Torch }, [A]);
+    }
+
+    /// <summary>
+    /// Under <see cref="TopKTies.Torch"/>, with every confidence tied, each step commits the position that torch.topk
+    /// itself picks from the step's confidence row (−∞ off the masked positions, 1/V on them), called here directly as
+    /// LLaDA's generate() calls it (torch.topk(confidence[j], k=1)), never through the code under test.
+    /// </summary>
+    static void AssertTiedStepsFollowTorchTopK(LladaSamplerOptions o)
+    {
+        var r = Run(new FakeDenoiser { Constant = true }, o, [A]);
         var masked = Enumerable.Range(4, 8).ToList();
-        foreach (var step in t.Trace)
+        foreach (var step in r.Trace)
         {
             var conf = Enumerable.Range(0, 12).Select(i => masked.Contains(i) ? 1f / FakeDenoiser.Vocab : float.NegativeInfinity).ToArray();
             using var row = torch.tensor(conf);
-            long want = SamplingOps.TopK(row, 1, TopKTies.Torch)[0];
+            var (values, indices) = torch.topk(row, 1, dim: 0, largest: true, sorted: true);
+            long want = indices.data<long>()[0];
+            values.Dispose(); indices.Dispose();
             Assert.Equal(want, Assert.Single(step.Commits).Position);
             masked.Remove((int)want);
         }
     }
+
+    [Fact]
+    public void AllTiedConfidencesCommitWhatTorchTopKPicksUnderTorch() =>
+        AssertTiedStepsFollowTorchTopK(new LladaSamplerOptions(GenLength: 8, Steps: 8, BlockLength: 8, Ties: TopKTies.Torch));
+
+    /// <summary>Mutation: a sampler that breaks ties lowest position first while torch's order is asked for is rejected.</summary>
+    [Fact]
+    public void MutantLowestIndexTiesAreRejectedByTheTorchCheck() =>
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() =>
+            AssertTiedStepsFollowTorchTopK(new LladaSamplerOptions(GenLength: 8, Steps: 8, BlockLength: 8, Ties: TopKTies.LowestIndex)));
 
     [Fact]
     public void GenerateWithTensorsMatchesGenerateWithArrays()

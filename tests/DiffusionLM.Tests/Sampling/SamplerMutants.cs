@@ -71,3 +71,31 @@ static class SamplerMutants
         }
     }
 }
+
+/// <summary>Deliberately broken variants for the uniform family's checks (<see cref="UniformSamplerTests"/>).</summary>
+static class UniformSamplerMutants
+{
+    /// <summary>
+    /// A denoiser that cancels the evidence the sampler adds: its x_θ is the honest one divided by the likelihood
+    /// of the token it sees, q(x_t | z) (linear schedule, from the time it is given), so the sampler's Bayes step
+    /// p(z | x_t) ∝ x_θ(z)·q(x_t | z) returns the honest x_θ unchanged. Together they behave exactly as a uniform
+    /// sampler whose posterior ignores the noisy token. Needs a time-conditioned config; ids are 0..K−1.
+    /// </summary>
+    public sealed class EvidenceCancellingDenoiser(IDenoiser inner, int k) : IDenoiser
+    {
+        public ModelConfig Config => inner.Config;
+
+        public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
+        {
+            var honest = inner.Logits(ids, attentionMask, time).to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+            int b = (int)ids.shape[0], l = (int)ids.shape[1], v = Config.VocabSize;
+            var x = ids.data<long>().ToArray();
+            var t = time!.data<float>().ToArray();
+            for (int r = 0; r < b; r++)
+                for (int i = 0; i < l; i++)
+                    for (int z = 0; z < k; z++)
+                        honest[(r * l + i) * v + z] -= (float)Math.Log(UniformReference.Kernel(1 - t[r], z, (int)x[r * l + i], k));
+            return torch.tensor(honest, new long[] { b, l, v });
+        }
+    }
+}

@@ -95,6 +95,79 @@ public class UniformSamplerTests(ITestOutputHelper output)
         output.WriteLine($"frequencies {string.Join(" ", counts.Select(c => (c / n).ToString("F4")))}; chi2 {chi2:F2} (3 dof)");
         Assert.True(chi2 < 16.3, $"χ² = {chi2:F2} with 3 degrees of freedom (p < 0.001): the sampler does not draw from the model");
     }
+
+    // ---- every reverse step is Bayes' rule on the noisy token (UniformReference), with a mutant that ignores it ----
+
+    static readonly double[] XTheta = [0.55, 0.25, 0.15, 0.05];
+
+    /// <summary>6 ids: 0..3 the draw set (eos = pad = 3 is content), 4 the mask, 5 bos; time-conditioned so a mutant can read t.</summary>
+    static ModelConfig SetOfFour() => new()
+    {
+        DModel = 8, NHeads = 2, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 8, VocabSize = 6, MaxSequenceLength = 64,
+        MaskTokenId = 4, BosTokenId = 5, EosTokenId = 3, PadTokenId = 3, Process = "uniform", TimeConditioning = true,
+    };
+
+    static IDenoiser Honest() => new ConstantDenoiser(SetOfFour(), [.. XTheta, 0, 0]);
+
+    /// <summary>
+    /// At temperature 1 with three steps, every observed transition x_t → x_s (4 800 per step) follows
+    /// p(x_s | x_t) of <see cref="UniformReference.Step"/> (χ² per step, p &gt; 0.001), and every commit's confidence
+    /// is that law's probability of the token drawn (1e-6: x_θ passes through float32 logits). At temperature 0 with two steps the last step is the
+    /// argmax of the posterior at α = ½, by hand: x_θ(z)·(Kα[z = x] + 1 − α) = x_θ(z)·(2[z = x] + ½) gives
+    /// 0 → 0 (0.55·2.5), 1 → 1 (0.625 vs 0.275), 2 → 2 (0.375 vs 0.275), 3 → 0 (0.125 vs 0.275).
+    /// </summary>
+    static void AssertStepsAreBayesRuleOnTheNoisyToken(Func<IDenoiser> model)
+    {
+        const int rows = 150, gen = 32, steps = 3;
+        var states = new List<long[]>();
+        var sampler = new UniformSampler(new UniformSamplerOptions(GenLength: gen, Steps: steps, Temperature: 1.0))
+        { Observer = o => states.Add(o.State.data<long>().ToArray()) };
+        using (var g = new torch.Generator(7))
+        {
+            var r = sampler.Generate(model(), Enumerable.Repeat(Array.Empty<long>(), rows).ToArray(), g);
+            states.Add(r.Ids.SelectMany(x => x).ToArray());
+            for (int i = 0; i < steps; i++)
+            {
+                double t = 1 - (double)i / steps, s = 1 - (double)(i + 1) / steps;
+                var counts = new double[4, 4];
+                for (int k = 0; k < rows * gen; k++) counts[states[i][k], states[i + 1][k]]++;
+                double chi2 = 0;
+                int dof = 0;
+                for (int x = 0; x < 4; x++)
+                {
+                    double n = Enumerable.Range(0, 4).Sum(j => counts[x, j]);
+                    if (n == 0) continue;
+                    var law = UniformReference.Step(XTheta, x, t, s);
+                    for (int j = 0; j < 4; j++) chi2 += Math.Pow(counts[x, j] - n * law[j], 2) / (n * law[j]);
+                    dof += 3;
+                }
+                double pValue = DiffusionLM.Analysis.Audit.ChiSquare.UpperTail(chi2, dof);
+                Assert.True(pValue > 1e-3, $"step {i} (t = {t:F3} → {s:F3}): χ² = {chi2:F1} with {dof} dof, p = {pValue:G3}");
+                foreach (var c in r.Trace[i].Commits)
+                {
+                    int before = (int)states[i][c.Row * gen + c.Position];
+                    double p = UniformReference.Step(XTheta, before, t, s)[c.Token];
+                    Assert.True(Math.Abs(p - c.Confidence) < 1e-6, $"step {i}: confidence {c.Confidence} vs the law's {p}");
+                }
+            }
+        }
+
+        states.Clear();
+        var greedy = new UniformSampler(new UniformSamplerOptions(GenLength: gen, Steps: 2, Temperature: 0.0))
+        { Observer = o => states.Add(o.State.data<long>().ToArray()) };
+        using var g0 = new torch.Generator(8);
+        var final = greedy.Generate(model(), Enumerable.Repeat(Array.Empty<long>(), 20).ToArray(), g0).Ids.SelectMany(x => x).ToArray();
+        long[] argmaxAtHalf = [0, 1, 2, 0];
+        Assert.Equal(states[1].Select(x => argmaxAtHalf[x]), final);
+    }
+
+    [Fact]
+    public void EveryStepIsBayesRuleOnTheNoisyToken() => AssertStepsAreBayesRuleOnTheNoisyToken(Honest);
+
+    [Fact]
+    public void MutantPosteriorIgnoringTheNoisyTokenIsRejected() =>
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => AssertStepsAreBayesRuleOnTheNoisyToken(
+            () => new UniformSamplerMutants.EvidenceCancellingDenoiser(Honest(), 4)));
 }
 
 [Collection("TorchGlobalState")]

@@ -3,6 +3,7 @@ using DiffusionLM.Corruption;
 using DiffusionLM.Models;
 using DiffusionLM.Text;
 using DiffusionLM.Tests.Cli;
+using DiffusionLM.Tests.Corruption;
 using DiffusionLM.Training;
 using TorchSharp;
 using Xunit;
@@ -97,14 +98,83 @@ public class GaussianTrainingTests(ITestOutputHelper output)
         Assert.Equal(2, bad);
         Assert.Contains("gaussian_ddpm", badErr);
 
-        // dlm eval's number, through the library: the bound of the trained model on text, finite and positive.
+        // dlm eval's number, through the library: the bound of the trained model on text is the VDM sum of its draws.
         var loaded = ModelLoader.Load(tmp["m"]);
         using var _l = loaded;
         var ids = loaded.Tokenizer.Encode("the cat sat on the mat. a dog ran in the park.").Select(i => (long)i).ToArray();
-        using var batch = new TrainingBatch(tensor(ids).unsqueeze(0));
-        using var g = new Generator(1);
+        var cfg = loaded.Model.Config;
+        AssertBoundIsTheVdmSumOfItsDraws(DiffusionProcesses.Objective(cfg, loaded.Model), (IContinuousDenoiser)loaded.Model, ids, cfg.SigmaMin ?? 1.0, cfg.SigmaMax ?? 100.0);
+    }
+
+    /// <summary>
+    /// dlm eval's gaussian bound of one batch against the VDM sum computed here in float64 for the same draws (the
+    /// generator replayed: u, then ε for z_t, then ε for z_0): ½·(2 ln(σ_max/σ_min)/σ(t)²)·‖e − x̂‖² with
+    /// σ(t) = σ_min·(σ_max/σ_min)^t, t_i = (u + i/B) mod 1, x̂ = softmax(logits)·E; plus −log softmax(logits at σ_min)[x_0];
+    /// plus the prior ‖e‖²/(2σ_max²) = D/(2σ_max²), each averaged per token and over rows. Relative 1e-4.
+    /// </summary>
+    void AssertBoundIsTheVdmSumOfItsDraws(IDiffusionObjective objective, IContinuousDenoiser model, long[] row, double sigmaMin, double sigmaMax)
+    {
+        const int b = 3;
+        using var scope = NewDisposeScope();
         using var _ng = no_grad();
-        double bound = DiffusionProcesses.Objective(loaded.Model.Config, loaded.Model).NegativeElbo(loaded.Model, batch, g).item<float>();
-        Assert.True(double.IsFinite(bound) && bound > 0, $"bound {bound}");
+        int l = row.Length;
+        var ids = tensor(Enumerable.Repeat(row, b).SelectMany(r => r).ToArray(), new long[] { b, l });
+        double bound;
+        using (var g = new Generator(17))
+        using (var batch = new TrainingBatch(ids.alias())) bound = objective.NegativeElbo(model, batch, g).item<float>();
+
+        var table = model.DiffusionEmbeddings().to_type(ScalarType.Float64);
+        int d = (int)table.shape[1];
+        var e = table.index_select(0, ids.flatten()).view(b, l, d);
+        using var replay = new Generator(17);
+        double u = rand(1, dtype: ScalarType.Float64, generator: replay).item<double>();
+        var epsT = randn(new long[] { b, l, d }, dtype: ScalarType.Float32, generator: replay).to_type(ScalarType.Float64);
+        var eps0 = randn(new long[] { b, l, d }, dtype: ScalarType.Float32, generator: replay).to_type(ScalarType.Float64);
+        var t = Enumerable.Range(0, b).Select(i => (u + (double)i / b) % 1.0).ToArray();
+        var sigma = t.Select(ti => sigmaMin * Math.Pow(sigmaMax / sigmaMin, ti)).ToArray();
+        var zt = e + tensor(sigma, dtype: ScalarType.Float64).view(b, 1, 1) * epsT;
+        var logitsT = model.LogitsFromNoisy(zt.to_type(ScalarType.Float32), tensor(t.Select(v => (float)v).ToArray())).to_type(ScalarType.Float64);
+        var xHat = logitsT.softmax(-1).matmul(table);
+        var sq = (e - xHat).square().sum(-1).mean(new long[] { 1 }).data<double>().ToArray();
+        double diffusion = Enumerable.Range(0, b).Sum(i => 0.5 * (2 * Math.Log(sigmaMax / sigmaMin) / (sigma[i] * sigma[i])) * sq[i]) / b;
+        var logits0 = model.LogitsFromNoisy((e + sigmaMin * eps0).to_type(ScalarType.Float32), zeros(b)).to_type(ScalarType.Float64);
+        double reconstruction = -logits0.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).mean().item<double>();
+        double prior = d / (2 * sigmaMax * sigmaMax);
+        double expected = diffusion + reconstruction + prior;
+        output.WriteLine($"bound {bound:F5}; by hand {expected:F5} = diffusion {diffusion:F5} + reconstruction {reconstruction:F5} + prior {prior:F5}");
+        Assert.True(Math.Abs(bound - expected) < 1e-4 * Math.Max(1, Math.Abs(expected)), $"bound {bound:F5} is not the VDM sum of its draws {expected:F5}");
+    }
+
+    /// <summary>A fresh 1-layer gaussian model of 12 ids and 8-dimensional embeddings, for the bound's mutants.</summary>
+    static LladaModel FreshGaussian() => new(new ModelConfig
+    {
+        DModel = 16, NHeads = 2, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 24, VocabSize = 12, MaxSequenceLength = 32,
+        MaskTokenId = 11, EosTokenId = 10, PadTokenId = 10, Process = "gaussian", TimeConditioning = true, EmbeddingDim = 8,
+    }, new Generator(4));
+
+    static readonly long[] Row = [1, 4, 4, 9, 2, 7, 3, 0];
+
+    [Fact]
+    public void TheBoundIsTheVdmSumOfItsDrawsOnAFreshModel()
+    {
+        using var m = FreshGaussian();
+        AssertBoundIsTheVdmSumOfItsDraws(GaussianProcess.ForModel(m.Config, m), m, Row, 1.0, 100.0);
+    }
+
+    [Fact]
+    public void MutantBoundWithoutTheHalfIsRejected()
+    {
+        using var m = FreshGaussian();
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() =>
+            AssertBoundIsTheVdmSumOfItsDraws(new ObjectiveMutants.GaussianWithoutTheHalf(GaussianProcess.ForModel(m.Config, m)), m, Row, 1.0, 100.0));
+    }
+
+    [Fact]
+    public void MutantBoundWithAWrongSigmaMaxIsRejected()
+    {
+        // σ_max = 200 where the model's schedule says 100: every σ(t) > σ_min and the SNR slope's ln(σ_max/σ_min) are off.
+        using var m = FreshGaussian();
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() =>
+            AssertBoundIsTheVdmSumOfItsDraws(new GaussianProcess(new GaussianSchedule(1.0, 200.0), m), m, Row, 1.0, 100.0));
     }
 }
