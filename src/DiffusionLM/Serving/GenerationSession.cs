@@ -197,7 +197,7 @@ public sealed class GenerationSession : IDisposable
 
 /// <summary>A position of the completion whose token changed at a step.</summary>
 /// <param name="Position">index into the completion, from 0.</param>
-/// <param name="Confidence">the probability the step's forward call gave the token (NaN where unknown).</param>
+/// <param name="Confidence">the probability the step's logits gave the token (NaN where unknown or remasked).</param>
 /// <param name="Remasked">the position went back to the mask (ReMDM).</param>
 public sealed record PositionCommit(int Position, long Token, string Text, double Confidence, bool Remasked = false);
 
