@@ -15,10 +15,20 @@ public static class Program
     /// <summary>Runs the command line; output goes to <see cref="Io"/>, which tests may redirect.</summary>
     public static int Run(string[] args)
     {
-        var root = new RootCommand(
+        var root = BuildRoot();
+        var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
+        // No response files: "--prompt @notes.txt" is the text "@notes.txt", never the content of a file.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parsed.Errors.Count > 0) return ParseError(parsed);
+        return parsed.Invoke(config);
+    }
+
+    /// <summary>Every verb with its options, as <see cref="Run"/> parses them (tests walk it to check the options' spellings).</summary>
+    public static RootCommand BuildRoot() =>
+        new(
             "dlm: DiffusionLM, a laboratory for diffusion language models.\n" +
             "Train masked diffusion LMs, sample from them with LLaDA's sampler, and measure them.\n" +
-            "Every verb that takes --model defaults to the bundled model in models/default.")
+            "Every verb that takes one --model defaults to the bundled model in models/default.")
         {
             TrainCommand.Create(),
             GenerateCommand.Create(),
@@ -35,12 +45,6 @@ public static class Program
             FuzzCommand.Create(),
             ServeCommand.Create(),
         };
-        var config = new InvocationConfiguration { Output = Io.Out, Error = Io.Err };
-        // No response files: "--prompt @notes.txt" is the text "@notes.txt", never the content of a file.
-        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
-        if (parsed.Errors.Count > 0) return ParseError(parsed);
-        return parsed.Invoke(config);
-    }
 
     /// <summary>A parse error is one line and a pointer to the verb's help (exit 2), not the whole help page.</summary>
     static int ParseError(ParseResult parsed)

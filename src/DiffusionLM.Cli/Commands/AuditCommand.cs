@@ -13,13 +13,13 @@ public static class AuditCommand
 {
     public static Command Create()
     {
-        var models = new Option<string[]>("--models") { Description = "model folders to audit (each one's family is config.json's \"process\")", AllowMultipleArgumentsPerToken = true };
+        var models = new Option<string[]>("--model") { Description = "model folders to audit, one or more (each one's family is config.json's \"process\")", AllowMultipleArgumentsPerToken = true };
         var outDir = new Option<string>("--out") { Description = "folder for audit.json, audit.md and d1_curves.png (and, with --quick, the data and models)", Required = true };
         var quick = new Option<bool>("--quick") { Description = "train tiny models of every family on a slice of Tiny Shakespeare (one tokenizer), plus their trap models, and audit them (a few minutes)" };
         var data = new Option<string[]>("--data") { Description = "text whose last 5% is the held-out text (default: the files each model was trained on, from its training_state.json)", AllowMultipleArgumentsPerToken = true };
         var families = new Option<string[]>("--families") { Description = "with --quick: the families to train (default: masked uniform gaussian)", AllowMultipleArgumentsPerToken = true };
         var trainSteps = new Option<int?>("--train-steps") { Description = "with --quick: optimizer steps of each family's model (default 150)" };
-        var trapSamples = new Option<int?>("--trap-samples") { Description = "L2: samples per sampler setting (default 1000; 500 with --quick)" };
+        var trapSamples = new Option<int?>("--trap-num-samples") { Description = "L2: samples per sampler setting (default 1000; 500 with --quick)" };
         var trapSteps = new Option<int?>("--trap-train-steps") { Description = "L2: optimizer steps of each trap model (default 400; 150 with --quick)" };
         var language = new Option<string>("--language") { Description = "L2: the trap language (paper, coupled, coupled:K,n,pairs,d,m,f)", DefaultValueFactory = _ => "paper" };
         var seed = new Option<long>("--seed") { Description = "seed of every draw (training, corruption, sampling)", DefaultValueFactory = _ => 0 };
@@ -36,7 +36,7 @@ public static class AuditCommand
             string dir = r.GetValue(outDir)!;
             bool q = r.GetValue(quick);
             var given = r.GetValue(models) ?? [];
-            if (q && given.Length > 0) throw new DlmException("give either --models DIR... or --quick, not both");
+            if (q && given.Length > 0) throw new DlmException("give either --model DIR... or --quick, not both");
             if (File.Exists(dir)) throw new DlmException($"{dir}: --out is a file; give a folder");
             if (!q && r.GetValue(families) is { Length: > 0 }) throw new DlmException("--families is for --quick (the audited families come from the models' config.json)");
             if (!q) AuditRunner.CheckModels(given);
@@ -44,7 +44,7 @@ public static class AuditCommand
             var o = (q ? AuditOptions.Quick : new AuditOptions()) with { Seed = s, TrapLanguage = r.GetValue(language)! };
             if (r.GetValue(trapSamples) is { } ts) o = o with { TrapSamples = ts };
             if (r.GetValue(trapSteps) is { } tt) o = o with { TrapTrainSteps = tt };
-            if (o.TrapSamples < 1 || o.TrapTrainSteps < 1) throw new DlmException("--trap-samples and --trap-train-steps must be positive");
+            if (o.TrapSamples < 1 || o.TrapTrainSteps < 1) throw new DlmException("--trap-num-samples and --trap-train-steps must be positive");
             Analysis.Trap.TrapLanguages.FromName(o.TrapLanguage);
             var dataFiles = r.GetValue(data) is { Length: > 0 } d ? d.Select(Path.GetFullPath).ToArray() : null;
             if (dataFiles?.FirstOrDefault(f => !File.Exists(f)) is { } missing) throw new DlmException($"{missing}: --data file not found");

@@ -24,7 +24,7 @@ public static class BenchCorruptionCommand
         var quick = new Option<bool>("--quick") { Description = "a CI-sized run: tiny testbeds, a few steps and samples (the figures are not meaningful)" };
         var hmmSteps = new Option<int?>("--hmm-steps") { Description = "training steps per model on the HMM (default 1500)" };
         var storySteps = new Option<int?>("--story-steps") { Description = "training steps per model on the stories (default 600)" };
-        var samples = new Option<int?>("--samples") { Description = "generated samples per (model, step count) (default 256)" };
+        var samples = new Option<int?>("--num-samples") { Description = "generated samples per (model, step count) (default 256)" };
         var noStories = new Option<bool>("--hmm-only") { Description = "skip the story half" };
         var seed = new Option<long>("--seed") { Description = "seed of every draw", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "torch threads (1 is fastest for these tiny models on a busy machine)", DefaultValueFactory = _ => 1 };

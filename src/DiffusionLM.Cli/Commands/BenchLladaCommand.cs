@@ -28,7 +28,7 @@ public static class BenchLladaCommand
 
     public static Command Create()
     {
-        var tokens = new Option<int>("--tokens") { Description = "sequence length of the forward pass", DefaultValueFactory = _ => 64 };
+        var tokens = new Option<int>("--seq-len") { Description = "sequence length of the forward pass", DefaultValueFactory = _ => 64 };
         var layers = new Option<int?>("--layers") { Description = "run only this many of the 32 layers (when memory is short); time and memory are reported for that many" };
         var seed = new Option<long>("--seed") { Description = "seed of the random weights", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON" };

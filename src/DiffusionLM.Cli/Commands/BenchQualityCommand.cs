@@ -24,7 +24,7 @@ public static class BenchQualityCommand
         var judge = TeacherCorpusCommand.TeacherOption("--judge");
         var prompts = new Option<string?>("--prompts") { Description = $"story openings (JSON Lines with \"prompt\", or one per line); default: {DefaultOpenings}" };
         var corpus = new Option<string?>("--corpus") { Description = $"teacher corpus whose held-out stories (its last 5%) the ELBO scores; default: {BenchTeacherCommand.DefaultCorpus}" };
-        var samples = new Option<int>("--samples") { Description = "continuations per cell (sample i continues opening i mod the number of openings)", DefaultValueFactory = _ => 256 };
+        var samples = new Option<int>("--num-samples") { Description = "continuations per cell (sample i continues opening i mod the number of openings)", DefaultValueFactory = _ => 256 };
         var genLength = new Option<int>("--gen-length") { Description = "tokens generated after each opening", DefaultValueFactory = _ => 128 };
         var steps = new Option<int[]>("--steps") { Description = "sampling step counts (LLaDA's sampler, one block)", DefaultValueFactory = _ => [128, 64, 32, 16, 8], AllowMultipleArgumentsPerToken = true };
         var remasking = new Option<string[]>("--remasking") { Description = "LLaDA remasking strategies", DefaultValueFactory = _ => ["low_confidence", "random"], AllowMultipleArgumentsPerToken = true };

@@ -23,7 +23,7 @@ public static class BenchTeacherCommand
         var trainSteps = new Option<int>("--train-steps") { Description = "optimizer steps per denoiser (the budget; raise it for a longer run)", DefaultValueFactory = _ => 300 };
         var batch = new Option<int>("--batch-size") { Description = "training windows per step", DefaultValueFactory = _ => 16 };
         var genLength = new Option<int>("--gen-length") { Description = "tokens generated per sample (training windows are 1 + this)", DefaultValueFactory = _ => 128 };
-        var samples = new Option<int>("--samples") { Description = "samples per (model, steps) cell", DefaultValueFactory = _ => 32 };
+        var samples = new Option<int>("--num-samples") { Description = "samples per (model, steps) cell", DefaultValueFactory = _ => 32 };
         var windows = new Option<int>("--elbo-windows") { Description = "held-out windows for the ELBO", DefaultValueFactory = _ => 32 };
         var mc = new Option<int>("--mc") { Description = "Monte-Carlo samples per window for the ELBO", DefaultValueFactory = _ => 16 };
         var steps = new Option<int[]>("--steps") { Description = "sampling step counts", DefaultValueFactory = _ => [128, 64, 32, 16, 8], AllowMultipleArgumentsPerToken = true };

@@ -15,7 +15,7 @@ public static class EvalCommand
         var data = new Option<string?>("--data") { Description = "text file to evaluate on (or --choices)" };
         var choices = new Option<string?>("--choices") { Description = "JSON Lines of multiple-choice items {\"prompt\", \"choices\": [...], \"answer\"?: index or text}: rank each item's options by their ELBO likelihood given the prompt; accuracy when answers are given" };
         var mc = new Option<int>("--mc") { Description = "Monte-Carlo samples of the corruption per window (LLaDA's mc_num)", DefaultValueFactory = _ => 32 };
-        var batch = new Option<int>("--batch") { Description = "corruptions per forward batch; --mc must be a multiple of it", DefaultValueFactory = _ => 8 };
+        var batch = new Option<int>("--batch-size") { Description = "corruptions per forward batch; --mc must be a multiple of it", DefaultValueFactory = _ => 8 };
         var windows = new Option<int>("--windows") { Description = "at most this many context-length windows of the file, evenly spaced", DefaultValueFactory = _ => 32 };
         var seed = new Option<long>("--seed") { Description = "seed of the Monte-Carlo draws", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "print {\"nll_per_token\", \"standard_error\", \"perplexity_bound\", \"tokens\", \"windows\"}" };

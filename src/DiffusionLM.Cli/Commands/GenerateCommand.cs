@@ -106,9 +106,8 @@ public static class GenerateCommand
                 template = loaded.ChatTemplate
                     ?? throw new DlmException($"{loaded.Folder}: --chat needs a chat_template in {ChatTemplate.ConfigFile}");
             }
-            // llama2.c's convention (run.c): a text starts with <s>; the story model learnt that <s> opens a story.
-            var encoded = PromptEncoder.Encode(tokenizer, promptText, template, r.GetValue(allowSpecial));
-            var promptIds = (tokenizer is Llama2cTokenizer ? encoded.Prepend(tokenizer.Special.BosId) : encoded).Select(i => (long)i).ToArray();
+            // The same ids as the server's (GenerationSession.Encode): <s> first for a llama2.c model.
+            var promptIds = PromptEncoder.ForGeneration(tokenizer, promptText, template, r.GetValue(allowSpecial)).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
             if (promptIds.Length + settings.GenLength > context)
                 throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");

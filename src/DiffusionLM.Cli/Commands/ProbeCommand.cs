@@ -19,7 +19,7 @@ public static class ProbeCommand
         var prompts = new Option<string?>("--prompts") { Description = $"prompt file: .jsonl in any bundled shape (data/prompts/*.jsonl: \"prompt\"; \"turns\" → first turn; \"instruction\" (+ first instance's input)), or plain text, one prompt per line; default: the bundled story openings ({BenchQualityCommand.DefaultOpenings})" };
         var limit = new Option<int?>("--limit") { Description = "probe only the first N prompts of the file" };
         var masks = new Option<int>("--masks") { Description = "N: mask tokens after every prompt (prompt + N must fit the model's context)", DefaultValueFactory = _ => 128 };
-        var topK = new Option<int>("--top-k") { Description = "tokens listed per masked position", DefaultValueFactory = _ => 3 };
+        var topK = new Option<int>("--top-tokens") { Description = "tokens listed per masked position", DefaultValueFactory = _ => 3 };
         var outDir = new Option<string?>("--out") { Description = "report folder (replaced atomically): probe.json, probe.csv, probe_prompts.csv, summary.md, figure2.png, entropy_heatmap.png, measures.png[, stepwise_entropy.png]" };
         var batch = new Option<int>("--batch-size") { Description = "prompts per forward pass (left-padded, with an attention mask)", DefaultValueFactory = _ => 16 };
         var figurePrompt = new Option<int>("--figure-prompt") { Description = "which prompt (index in the file after --limit) figure2.png shows", DefaultValueFactory = _ => 0 };

@@ -12,7 +12,7 @@ public static class ScoreCommand
     public static Command Create()
     {
         var judge = TeacherCorpusCommand.TeacherOption("--judge");
-        var samples = new Option<string>("--samples") { Description = "texts to score: JSON Lines with \"text\" (.jsonl or .jsonl.gz, e.g. a teacher corpus) or plain text, one sample per line", Required = true };
+        var samples = new Option<string>("--data") { Description = "texts to score: JSON Lines with \"text\" (.jsonl or .jsonl.gz, e.g. a teacher corpus) or plain text, one sample per line", Required = true };
         var json = new Option<bool>("--json") { Description = "print {\"gen_ppl\", \"nll_per_token\", \"entropy\", \"tokens\"}" };
         var cmd = new Command("score",
             "Score texts under a causal judge (default: stories260K): the exact negative log-likelihood per token of <s> + text " +

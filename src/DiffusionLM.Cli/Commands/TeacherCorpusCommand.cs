@@ -18,7 +18,7 @@ public static class TeacherCorpusCommand
     public static Command Create()
     {
         var model = TeacherOption();
-        var stories = new Option<int>("--stories") { Description = "number of stories to sample", Required = true };
+        var stories = new Option<int>("--num-samples") { Description = "number of stories to sample", Required = true };
         var seed = new Option<long>("--seed") { Description = "seed: story i draws from a generator seeded by (seed, i)", DefaultValueFactory = _ => 0 };
         var outFile = new Option<string>("--out") { Description = "JSON Lines file to write, one {\"text\", \"tokens\", \"ended\"} per story; gzip when it ends in .gz", Required = true };
         var batch = new Option<int>("--batch-size") { Description = "stories decoded together", DefaultValueFactory = _ => 256 };

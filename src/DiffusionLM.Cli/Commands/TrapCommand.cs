@@ -18,16 +18,16 @@ public static class TrapCommand
         var outDir = new Option<string>("--out") { Description = "folder for trap.json, the figures, the corpora and the trained trap models", Required = true };
         var quick = new Option<bool>("--quick") { Description = "small end-to-end run: the paper's language, a tiny model, every sampler at one and at many tokens per step (< 3 min)" };
         var languages = new Option<string[]>("--language") { Description = "languages: paper ({He likes apple, I play tennis}), coupled, coupled:K,n,pairs,d,m,f (default: paper and coupled)", AllowMultipleArgumentsPerToken = true };
-        var samples = new Option<int>("--samples") { Description = "samples per sampler setting", DefaultValueFactory = _ => 1000 };
+        var samples = new Option<int>("--num-samples") { Description = "samples per sampler setting", DefaultValueFactory = _ => 1000 };
         var trainSteps = new Option<int?>("--train-steps") { Description = "optimizer steps of each trap model (default 150 with --quick, 800 otherwise)" };
         var seed = new Option<long>("--seed") { Description = "seed of training and sampling", DefaultValueFactory = _ => 0 };
         var only = new Option<string[]>("--samplers") { Description = "measure only these sampler curves (default: all)", AllowMultipleArgumentsPerToken = true };
         var natural = new Option<string?>("--natural-model") { Description = "also measure natural text with this model folder: duplicates, PMI by distance, and judge perplexity when a judge is wired" };
         var naturalPrompts = new Option<string?>("--natural-prompts") { Description = $"prompts: JSON Lines (\"prompt\", as data/prompts/*.jsonl) or a text file whose lines are prompts (default: the story openings, {BenchQualityCommand.DefaultOpenings})" };
-        var naturalCount = new Option<int>("--natural-count") { Description = "natural-text prompts per setting", DefaultValueFactory = _ => 16 };
+        var naturalCount = new Option<int>("--natural-num-samples") { Description = "natural-text prompts per setting", DefaultValueFactory = _ => 16 };
         var reuse = new Option<bool>("--reuse-models") { Description = "load each language's model saved by an earlier run in --out (DIR/LANGUAGE/model) instead of training it" };
         var force = OutputOptions.Force("write into --out when it holds an earlier trap run (files of that run are overwritten; --reuse-models continues one without it)");
-        var naturalLength = new Option<int>("--natural-length") { Description = "tokens generated per natural-text prompt", DefaultValueFactory = _ => 64 };
+        var naturalLength = new Option<int>("--natural-gen-length") { Description = "tokens generated per natural-text prompt", DefaultValueFactory = _ => 64 };
 
         var cmd = new Command("trap", "The marginal trap: train small models on languages with an exact support, sample them with every sampler " +
             "at temperature 1 from one to many tokens per step, and report the invalid rate beside the exact product-of-marginals rate (trap.json, figures).")
@@ -40,7 +40,7 @@ public static class TrapCommand
             string dir = r.GetValue(outDir)!;
             bool q = r.GetValue(quick);
             int n = r.GetValue(samples);
-            if (n < 1) throw new DlmException($"--samples must be positive (got {n})");
+            if (n < 1) throw new DlmException($"--num-samples must be positive (got {n})");
             var names = r.GetValue(languages) is { Length: > 0 } given ? given : q ? ["paper"] : ["paper", "coupled"];
             var langs = names.Select(TrapLanguages.FromName).ToList();
             long s = r.GetValue(seed);
@@ -173,7 +173,7 @@ public static class TrapCommand
             : picked;
         var prompts = NaturalTextStudy.Prompts(tok, framed, count, loaded.ChatTemplate is null ? 16 : 64);
         if (prompts.Max(p => p.Length) + genLength > loaded.Model.Config.MaxSequenceLength)
-            throw new DlmException($"--natural-length {genLength} does not fit the model's context {loaded.Model.Config.MaxSequenceLength} after a 16-token prompt");
+            throw new DlmException($"--natural-gen-length {genLength} does not fit the model's context {loaded.Model.Config.MaxSequenceLength} after a 16-token prompt");
         // The judge of natural-text quality: the bundled stories260K teacher (exact likelihood).
         var (judgeModel, judgeTokenizer) = Checkpoint.Load(ModelLocator.Resolve(null, TeacherCorpusCommand.DefaultTeacher));
         using var judgeScope = judgeModel;

@@ -106,7 +106,7 @@ public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null)
                 var state = full(new long[] { batch, p + g }, cfg.MaskTokenId, dtype: ScalarType.Int64);
                 for (int b = 0; b < batch; b++)
                     state[b].narrow(0, 0, p + step).copy_(tensor(output[b].AsSpan(0, p + step).ToArray()));
-                Observer(new SamplerObservation(step, 0, p, state, last.unsqueeze(1)) { StepInBlock = step, Commits = commits ?? [] });
+                Observer(new SamplerObservation(step, 0, p, state, last.unsqueeze(1)) { StepInBlock = step, Commits = commits ?? [], Nfe = nfe });
             }
             OnStep?.Invoke(step + 1);
             if (finished.All(f => f))

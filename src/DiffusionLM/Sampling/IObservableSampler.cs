@@ -25,6 +25,8 @@ public sealed record SamplerObservation(int Index, int Block, int PromptLength, 
     public IReadOnlyList<Commit> Commits { get; init; } = [];
     /// <summary>The block cache the logits came through.</summary>
     public CacheMode Cache { get; init; }
+    /// <summary>Forward calls of the denoiser so far, this step's included (what a stream reports as NFE).</summary>
+    public int Nfe { get; init; }
 }
 
 /// <summary>

@@ -190,7 +190,7 @@ internal sealed class SamplerRun : IDisposable
         var logits = _seenLogits ?? throw new InvalidOperationException($"{Name} sampler: a step was recorded before any forward");
         Observer(new SamplerObservation(step.Index, block, PromptLength, state, logits, _seenContinuous)
         {
-            StepInBlock = stepInBlock, Commits = commits, Cache = Cache,
+            StepInBlock = stepInBlock, Commits = commits, Cache = Cache, Nfe = Nfe,
         });
     }
 

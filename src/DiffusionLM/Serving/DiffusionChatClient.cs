@@ -11,7 +11,7 @@ namespace DiffusionLM.Serving;
 /// <see cref="ChatOptions.Temperature"/> and <see cref="ChatOptions.Seed"/> what they say, and the diffusion
 /// settings (sampler, steps, block_length, threshold, remasking, cfg, cache) go in
 /// <see cref="ChatOptions.AdditionalProperties"/> under the server's field names. Streaming yields the committed
-/// text as it becomes a contiguous prefix (<see cref="PrefixStream"/>). Cancellation stops a run at its next forward call.
+/// text as it becomes a contiguous prefix (<see cref="PrefixStream"/>). Cancellation stops a run at the end of the step under way.
 /// </summary>
 public sealed class DiffusionChatClient : IChatClient
 {

@@ -12,14 +12,14 @@ namespace DiffusionLM.Serving;
 /// The one door to a loaded model for everything that serves it: <c>dlm generate --prompts</c> (batches),
 /// <c>dlm serve</c> (its worker, the page's live view and probe) and <see cref="DiffusionChatClient"/>. It turns
 /// text into prompt ids, runs a sampler from <see cref="SamplerRegistry"/> on one seeded generator, reports each
-/// denoising step while it runs, cancels between forward calls, and cuts the answer at end-of-sequence.
+/// denoising step while it runs, cancels between steps, and cuts the answer at end-of-sequence.
 /// </summary>
 /// <remarks>
 /// Forward calls are serialised here (one run at a time per session): TorchSharp's grad mode and thread pool are
 /// process-wide, and one model's weights are not meant to be driven from two threads at once.
-/// <para>Today the steps come from <see cref="ForwardTap"/>, which watches the sampler's forward calls. When the
-/// sampling engine lands, <see cref="Run"/> is the only method to change: the engine's observer reports each step's
-/// commits (position, token, confidence) and NFE directly, which map one to one onto <see cref="GenerationStep"/>.</para>
+/// <para>The steps come from the sampling engine's observer (<see cref="IObservableSampler"/>): one
+/// <see cref="GenerationStep"/> per step of the sampler's trace, with the engine's NFE (see <see cref="StepReporter"/>).
+/// The model itself is handed to the sampler, so its block cache and a causal model's key/value cache are used.</para>
 /// </remarks>
 public sealed class GenerationSession : IDisposable
 {
@@ -47,11 +47,13 @@ public sealed class GenerationSession : IDisposable
 
     public static GenerationSession Open(string folder) => new(ModelLoader.Load(folder), ownsModel: true);
 
-    /// <summary>Prompt ids of a plain prompt, wrapped in the chat template when <paramref name="chat"/> and the model has one.</summary>
+    /// <summary>Prompt ids of a plain prompt, wrapped in the chat template when <paramref name="chat"/> and the model has
+    /// one: the ids <c>dlm generate --prompt</c> gives the same text (<see cref="PromptEncoder.ForGeneration"/>: special-token
+    /// strings stay text, and a llama2.c model's prompt opens with &lt;s&gt;).</summary>
     public int[] Encode(string prompt, bool chat)
     {
         ArgumentNullException.ThrowIfNull(prompt);
-        return Tokenizer.Encode(chat && Loaded.ChatTemplate is { } t ? t.Apply(prompt) : prompt);
+        return PromptEncoder.ForGeneration(Tokenizer, prompt, chat ? Loaded.ChatTemplate : null, allowSpecial: false, source: "prompt");
     }
 
     /// <summary>Prompt ids of a conversation: rendered by the model's chat template (every turn, the assistant's turn
@@ -65,7 +67,7 @@ public sealed class GenerationSession : IDisposable
             { } single => single.Apply(string.Join("\n", messages.Select(m => m.Content))),
             null => string.Join("\n", messages.Select(m => m.Content)),
         };
-        return Tokenizer.Encode(text);
+        return PromptEncoder.WithBos(Tokenizer, Tokenizer.Encode(text));
     }
 
     /// <summary>Generates one completion per prompt in one batch (rows left-padded), on one generator seeded with <paramref name="seed"/>.</summary>
@@ -94,45 +96,32 @@ public sealed class GenerationSession : IDisposable
         var clock = Stopwatch.StartNew();
         var name = settings.SamplerFor(Config);
         var sampler = SamplerRegistry.Create(name, settings.ToSamplerSettings(Config, EotId));
-        int rows = prompts.Count, promptLen = prompts.Max(p => p.Length);
-        long mask = Config.MaskTokenId;
-        var last = Enumerable.Range(0, rows).Select(_ => Enumerable.Repeat(mask, settings.GenLength).ToArray()).ToArray();
-        int steps = 0;
-        void Step(long[][] now, float[][]? probs, int nfe)
-        {
-            var commits = new IReadOnlyList<PositionCommit>[rows];
-            for (int r = 0; r < rows; r++)
+        var steps = new StepReporter(this, prompts.Count, settings.GenLength, onStep);
+        // Every registered sampler is observable (the engine calls the observer after each step). The observer is
+        // also where a cancelled request stops: at the end of the step under way, never in the middle of one.
+        // Without a reader or a token that can fire, none is set: observing costs a copy of every step's logits.
+        var observable = sampler as IObservableSampler;
+        if (observable is not null && (onStep is not null || cancel.CanBeCanceled))
+            observable.Observer = obs =>
             {
-                var list = new List<PositionCommit>();
-                for (int i = 0; i < now[r].Length; i++)
-                    if (now[r][i] != last[r][i])
-                        list.Add(new PositionCommit(i, now[r][i], TokenText(now[r][i]), probs?[r][i] ?? double.NaN, now[r][i] == mask));
-                commits[r] = list;
-            }
-            last = now;
-            onStep!(new GenerationStep(steps++, nfe, now, commits));
-        }
-        // A causal model's sampler needs the model itself (its key/value cache); the tap would hide it.
-        ForwardTap? tap = Config.Causal ? null
-            : Config.Process == Corruption.DiffusionProcesses.Gaussian && Loaded.Model is IContinuousDenoiser cd ? new ContinuousForwardTap(cd, cancel)
-            : new ForwardTap(Loaded.Model, cancel, onStep is null ? null : c => { if (c.Number > 1) Step(c.Ids, c.PreviousProbability, c.Number - 1); })
-            { Rows = rows, From = promptLen };
-        try
-        {
-            var ids = prompts.Select(p => p.Select(i => (long)i).ToArray()).ToArray();
-            using var g = new torch.Generator((ulong)seed);
-            var result = sampler.Generate((IDenoiser?)tap ?? Loaded.Model, ids, g);
-            cancel.ThrowIfCancellationRequested();
-            int nfe = result.Nfe;
-            var completions = result.Completions;
-            if (onStep is not null && tap is not null && tap is not ContinuousForwardTap) Step(completions, tap.ProbabilityOf(completions), nfe);
-            double seconds = clock.Elapsed.TotalSeconds;
-            var committedAt = CommittedAt(result, rows, settings.GenLength);
-            return Enumerable.Range(0, rows).Select(r => new GenerationOutput(
-                prompts[r], completions[r], Answer(completions[r], settings.Chat), nfe, seconds, name,
-                committedAt[r].Step, committedAt[r].Confidence, EndsAt(completions[r], settings.Chat) >= 0 ? "stop" : "length")).ToArray();
-        }
-        finally { tap?.Release(); }
+                cancel.ThrowIfCancellationRequested();
+                steps.Observed(obs);
+                // The reader may have cancelled (a client left while it was told of the step).
+                cancel.ThrowIfCancellationRequested();
+            };
+        cancel.ThrowIfCancellationRequested();
+        var ids = prompts.Select(p => p.Select(i => (long)i).ToArray()).ToArray();
+        using var g = new torch.Generator((ulong)seed);
+        var result = sampler.Generate(Loaded.Model, ids, g);
+        cancel.ThrowIfCancellationRequested();
+        int nfe = result.Nfe;
+        var completions = result.Completions;
+        steps.Finished(completions, nfe);
+        double seconds = clock.Elapsed.TotalSeconds;
+        var committedAt = CommittedAt(result, prompts.Count, settings.GenLength);
+        return Enumerable.Range(0, prompts.Count).Select(r => new GenerationOutput(
+            prompts[r], completions[r], Answer(completions[r], settings.Chat), nfe, seconds, name,
+            committedAt[r].Step, committedAt[r].Confidence, EndsAt(completions[r], settings.Chat) >= 0 ? "stop" : "length")).ToArray();
     }
 
     /// <summary>Per row and completion position: the trace step that committed it (−1 if none did) and its confidence.</summary>
@@ -208,7 +197,7 @@ public sealed class GenerationSession : IDisposable
 
 /// <summary>A position of the completion whose token changed at a step.</summary>
 /// <param name="Position">index into the completion, from 0.</param>
-/// <param name="Confidence">the probability the step's forward call gave the token (NaN where unknown).</param>
+/// <param name="Confidence">the probability the step's logits gave the token (NaN where unknown or remasked).</param>
 /// <param name="Remasked">the position went back to the mask (ReMDM).</param>
 public sealed record PositionCommit(int Position, long Token, string Text, double Confidence, bool Remasked = false);
 

@@ -34,7 +34,7 @@ public static class TeacherCorpus
 
     public static List<Story> Sample(LladaModel teacher, ITokenizer tokenizer, TeacherCorpusOptions o, Action<int>? storiesDone = null)
     {
-        if (o.Stories <= 0) throw new DlmException($"--stories must be positive (got {o.Stories})");
+        if (o.Stories <= 0) throw new DlmException($"--num-samples must be positive (got {o.Stories})");
         if (o.BatchSize <= 0) throw new DlmException($"--batch-size must be positive (got {o.BatchSize})");
         if (o.MaxTokens <= 0 || o.MaxTokens + 1 > teacher.Config.MaxSequenceLength)
             throw new DlmException($"--max-tokens must be in 1..{teacher.Config.MaxSequenceLength - 1} (the teacher's context minus <s>), got {o.MaxTokens}");

@@ -35,6 +35,19 @@ public static class PromptEncoder
         return ids;
     }
 
+    /// <summary>
+    /// The prompt ids a model generates from: <see cref="Encode"/>, then <see cref="WithBos"/>. The one function that
+    /// <c>dlm generate</c>, <c>dlm generate --prompts</c>, <c>dlm serve</c> and the chat client share, so the same
+    /// text is the same prompt wherever it is typed.
+    /// </summary>
+    public static int[] ForGeneration(ITokenizer tokenizer, string userText, IChatTemplate? template, bool allowSpecial, string source = "--prompt") =>
+        WithBos(tokenizer, Encode(tokenizer, userText, template, allowSpecial, source));
+
+    /// <summary>llama2.c's convention (run.c): a text starts with &lt;s&gt;; a llama2.c story model learnt that
+    /// &lt;s&gt; opens a story, so its prompts get one. Other tokenizers' ids are returned as they are.</summary>
+    public static int[] WithBos(ITokenizer tokenizer, int[] ids) =>
+        tokenizer is Llama2cTokenizer && tokenizer.Special.BosId >= 0 ? [tokenizer.Special.BosId, .. ids] : ids;
+
     /// <summary>The special-token strings of a tokenizer (its added special tokens).</summary>
     public static IReadOnlyList<string> SpecialStrings(ITokenizer tokenizer) => tokenizer switch
     {

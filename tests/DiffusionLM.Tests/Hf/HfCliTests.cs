@@ -97,7 +97,7 @@ public class HfCliTests
             """{"prompt": "One two", "choices": [" three", " four"], "answer": " four"}""",
             """{"prompt": "No answer here", "choices": [" a", " b"]}""",
         ]);
-        var (code, output, err) = Run("eval", "--model", path, "--choices", file, "--mc", "4", "--batch", "2", "--json");
+        var (code, output, err) = Run("eval", "--model", path, "--choices", file, "--mc", "4", "--batch-size", "2", "--json");
         Assert.True(code == 0, err);
         var node = JsonNode.Parse(output)!;
         var items = node["items"]!.AsArray();

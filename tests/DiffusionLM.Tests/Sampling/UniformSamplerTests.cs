@@ -189,7 +189,7 @@ public class UniformCliTests(ITestOutputHelper output)
         output.WriteLine(gen.Out);
         Assert.Contains("\"nfe\":4", gen.Out);
 
-        var eval = CliRunner.Run("eval", "--model", tmp["model"], "--data", tmp["corpus.txt"], "--windows", "2", "--mc", "4", "--batch", "2", "--json");
+        var eval = CliRunner.Run("eval", "--model", tmp["model"], "--data", tmp["corpus.txt"], "--windows", "2", "--mc", "4", "--batch-size", "2", "--json");
         Assert.True(eval.Code == 0, eval.Err);
         output.WriteLine(eval.Out);
         using var doc = System.Text.Json.JsonDocument.Parse(eval.Out);

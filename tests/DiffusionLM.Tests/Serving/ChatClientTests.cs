@@ -5,7 +5,7 @@ using Xunit;
 namespace DiffusionLM.Tests.Serving;
 
 /// <summary><see cref="DiffusionChatClient"/> (Microsoft.Extensions.AI's IChatClient) on the bundled default model, and
-/// the session's cancellation between forward calls.</summary>
+/// the session's cancellation between steps.</summary>
 public class ChatClientTests : IClassFixture<ChatClientTests.Model>
 {
     public sealed class Model : IDisposable
@@ -100,7 +100,7 @@ public class ChatClientTests : IClassFixture<ChatClientTests.Model>
     }
 
     [Fact]
-    public void SessionStopsAtTheForwardCallAfterCancellation()
+    public void SessionStopsAtTheStepAfterCancellation()
     {
         using var cts = new CancellationTokenSource();
         int steps = 0;
@@ -109,7 +109,7 @@ public class ChatClientTests : IClassFixture<ChatClientTests.Model>
         {
             if (++steps == 3) cts.Cancel();
         }));
-        // Three steps seen, then the next forward call refused to run: 61 steps were never computed.
+        // Three steps seen, then the observer threw at the end of the third: 61 steps were never computed.
         Assert.Equal(3, steps);
     }
 }

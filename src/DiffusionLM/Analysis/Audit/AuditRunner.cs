@@ -11,7 +11,7 @@ public static class AuditRunner
     /// <summary>Checks every folder before any work starts, so a typo in the last one does not cost the first one's minutes.</summary>
     public static void CheckModels(IReadOnlyList<string> dirs)
     {
-        if (dirs.Count == 0) throw new DlmException("no models to audit: pass --models DIR... (or --quick to train tiny ones)");
+        if (dirs.Count == 0) throw new DlmException("no models to audit: pass --model DIR... (or --quick to train tiny ones)");
         foreach (var dir in dirs)
         {
             if (!Directory.Exists(dir)) throw new DlmException($"{dir}: model folder not found");

@@ -11,7 +11,7 @@ public sealed record ProbeOptions(int Masks = 128, int TopK = 3, int BatchSize =
     public void Validate()
     {
         if (Masks <= 0) throw new DlmException($"--masks must be positive (got {Masks})");
-        if (TopK <= 0) throw new DlmException($"--top-k must be positive (got {TopK})");
+        if (TopK <= 0) throw new DlmException($"--top-tokens must be positive (got {TopK})");
         if (BatchSize <= 0) throw new DlmException($"--batch-size must be positive (got {BatchSize})");
     }
 }

@@ -18,7 +18,7 @@ public sealed record QualityOptions(
 
     public void Validate()
     {
-        if (Samples <= 0) throw new DlmException($"--samples must be positive (got {Samples})");
+        if (Samples <= 0) throw new DlmException($"--num-samples must be positive (got {Samples})");
         if (GenLength <= 0) throw new DlmException($"--gen-length must be positive (got {GenLength})");
         if (BatchSize <= 0) throw new DlmException($"--batch-size must be positive (got {BatchSize})");
         if (ElboStories < 0 || ElboMc <= 0) throw new DlmException("--elbo-stories must be >= 0 and --mc positive");

@@ -11,13 +11,13 @@ namespace DiffusionLM.Tests.Analysis.Audit;
 [Collection("TorchGlobalState")]
 public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyModelFixture>
 {
-    static readonly string[] Small = ["--trap-samples", "40", "--trap-train-steps", "10"];
+    static readonly string[] Small = ["--trap-num-samples", "40", "--trap-train-steps", "10"];
 
     [Fact]
     public void AuditOfATinyMaskedModelWritesTheTableTheJsonAndTheFigure()
     {
         using var tmp = new TempFolder();
-        var r = CliRunner.Run(["audit", "--models", fixture.ModelDir, "--out", tmp.Path, .. Small]);
+        var r = CliRunner.Run(["audit", "--model", fixture.ModelDir, "--out", tmp.Path, .. Small]);
         Assert.True(r.Code == 0, r.Err);
         var json = JsonNode.Parse(File.ReadAllText(tmp[AuditTable.JsonFile]))!;
         var family = json["families"]!.AsArray().Single()!;
@@ -76,7 +76,7 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
     {
         using var tmp = new TempFolder();
         var missing = tmp["nowhere"];
-        AssertCleanError(CliRunner.Run("audit", "--models", fixture.ModelDir, missing, "--out", tmp["out"]), missing);
+        AssertCleanError(CliRunner.Run("audit", "--model", fixture.ModelDir, missing, "--out", tmp["out"]), missing);
         Assert.False(Directory.Exists(tmp["out"]));
     }
 
@@ -88,14 +88,14 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, Checkpoint.ConfigFile)))!;
         config["process"] = "brownian";
         File.WriteAllText(Path.Combine(dir, Checkpoint.ConfigFile), config.ToJsonString());
-        AssertCleanError(CliRunner.Run("audit", "--models", dir, "--out", tmp["out"]), "\"brownian\"");
+        AssertCleanError(CliRunner.Run("audit", "--model", dir, "--out", tmp["out"]), "\"brownian\"");
     }
 
     [Fact]
     public void QuickAndModelsTogetherIsAnError()
     {
         using var tmp = new TempFolder();
-        AssertCleanError(CliRunner.Run("audit", "--quick", "--models", fixture.ModelDir, "--out", tmp.Path), "either --models");
+        AssertCleanError(CliRunner.Run("audit", "--quick", "--model", fixture.ModelDir, "--out", tmp.Path), "either --model");
     }
 
     [Fact]
@@ -103,7 +103,7 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
     {
         using var tmp = new TempFolder();
         File.WriteAllText(tmp["file"], "x");
-        AssertCleanError(CliRunner.Run("audit", "--models", fixture.ModelDir, "--out", tmp["file"]), "--out is a file");
+        AssertCleanError(CliRunner.Run("audit", "--model", fixture.ModelDir, "--out", tmp["file"]), "--out is a file");
         Assert.Equal("x", File.ReadAllText(tmp["file"]));
     }
 
@@ -113,7 +113,7 @@ public class AuditCommandTests(TinyModelFixture fixture) : IClassFixture<TinyMod
         using var tmp = new TempFolder();
         var dir = fixture.CopyTo(tmp);
         File.Delete(Path.Combine(dir, DiffusionLM.Training.TrainingState.File));
-        AssertCleanError(CliRunner.Run("audit", "--models", dir, "--out", tmp["out"]), "--data");
+        AssertCleanError(CliRunner.Run("audit", "--model", dir, "--out", tmp["out"]), "--data");
     }
 
     [Fact]

@@ -127,7 +127,7 @@ public class InformationProbeTests
         Assert.Contains("test:5: the prompt is 30 tokens", tooLong);
         Assert.Contains("--no-truncate", tooLong);
         Assert.Contains("prompt encodes to no tokens", Assert.Throws<DlmException>(() => probe.Run([P("  ")], new ProbeOptions(Masks: 4))).Message);
-        Assert.Contains("--top-k must be positive", Assert.Throws<DlmException>(() => probe.Run([P("3")], new ProbeOptions(Masks: 4, TopK: 0))).Message);
+        Assert.Contains("--top-tokens must be positive", Assert.Throws<DlmException>(() => probe.Run([P("3")], new ProbeOptions(Masks: 4, TopK: 0))).Message);
         Assert.Contains("--steps must be positive", Assert.Throws<DlmException>(() => probe.Run([P("3")], new ProbeOptions(Masks: 4), new StepwiseOptions("llada", 0))).Message);
     }
 
