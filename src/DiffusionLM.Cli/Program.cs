@@ -53,7 +53,9 @@ public static class Program
         for (var c = parsed.CommandResult; c is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
             if (c.Parent is not null) verbs.Insert(0, c.Command.Name);
         string verb = string.Join(" ", ["dlm", .. verbs]);
-        Io.Err.WriteLine($"error: {parsed.Errors[0].Message}" + (parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more)" : ""));
+        // "Unrecognized command or argument 'frobnicate'" says more than "Required command was not provided".
+        var first = parsed.Errors.FirstOrDefault(e => e.Message.Contains('\'')) ?? parsed.Errors[0];
+        Io.Err.WriteLine($"error: {first.Message}" + (parsed.Errors.Count > 1 ? $" (and {parsed.Errors.Count - 1} more)" : ""));
         Io.Err.WriteLine($"see `{verb} --help`");
         return 2;
     }

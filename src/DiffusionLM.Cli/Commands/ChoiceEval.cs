@@ -12,6 +12,7 @@ public static class ChoiceEval
     {
         var items = MultipleChoice.Read(file);
         using var loaded = ModelLoader.Load(modelDir);
+        EvalCommand.RefuseCausal(loaded);
         var results = new List<ChoiceResult>();
         // Masked models keep LLaDA's estimator (Score's default); the other families score with their own negative ELBO.
         Func<long[], long[], TorchSharp.torch.Generator, ElboEstimate>? score = null;
@@ -20,6 +21,7 @@ public static class ChoiceEval
             var objective = DiffusionProcesses.Objective(loaded.Model.Config);
             score = (p, a, g) => ElboEvaluation.Estimate(objective, loaded.Model, p, a, mc, batch, g);
         }
+        using var plain = Io.Interactive ? null : Terminal.PlainProgress.Start();
         for (int i = 0; i < items.Count; i++)
         {
             var res = MultipleChoice.Score(loaded.Model, loaded.Tokenizer, items[i], i, mc, batch, seed, score);
@@ -27,7 +29,8 @@ public static class ChoiceEval
             if (!json)
                 Io.Out.WriteLine($"item {i}: predicted {res.Predicted}{(res.Answer is int a ? $" (answer {a}, {(res.Correct == true ? "right" : "wrong")})" : "")}; " +
                     "NLL " + string.Join(" | ", res.Nll.Select((n, k) => $"{n:F2}±{res.StandardError[k]:F2}")));
-            else if (Io.Interactive) Io.Err.Write($"\ritem {i + 1}/{items.Count}");
+            else if (plain is null) Io.Err.Write($"\ritem {i + 1}/{items.Count}");
+            plain?.Report($"eval choices: item {i + 1}/{items.Count}", force: i + 1 == items.Count);
         }
         if (json && Io.Interactive) Io.Err.WriteLine();
         var answered = results.Where(r => r.Answer is not null).ToList();

@@ -26,11 +26,15 @@ public static class EvalCommand
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
+            OptionRanges.Positive("--mc", r.GetValue(mc));
+            OptionRanges.Positive("--batch", r.GetValue(batch));
+            if (r.GetValue(mc) % r.GetValue(batch) != 0) throw new DlmException($"--mc {r.GetValue(mc)} must be a multiple of --batch {r.GetValue(batch)}");
             if (r.GetValue(choices) is string choiceFile)
                 return ChoiceEval.Run(ModelLocator.Resolve(r.GetValue(model)), choiceFile, r.GetValue(mc), r.GetValue(batch), (ulong)r.GetValue(seed), r.GetValue(json));
             var path = r.GetValue(data) ?? throw new DlmException("give --data FILE (text to bound the likelihood of) or --choices FILE (multiple-choice items)");
             using var loaded = ModelLoader.Load(ModelLocator.Resolve(r.GetValue(model)));
             var (m, tokenizer) = (loaded.Model, loaded.Tokenizer);
+            RefuseCausal(loaded);
             var text = TokenCorpus.ReadTexts([path])[0];
             var ids = tokenizer.Encode(text);
             int len = m.Config.MaxSequenceLength;
@@ -43,6 +47,7 @@ public static class EvalCommand
             var objective = m.Config.Process == DiffusionProcesses.Masked ? null : DiffusionProcesses.Objective(m.Config);
             var perToken = new List<double>();
             int tokens = 0;
+            using var plain = Io.Interactive ? null : Terminal.PlainProgress.Start();
             for (int w = 0; w < count; w++)
             {
                 long start = count == 1 ? 0 : (long)w * (ids.Length - Math.Min(len, ids.Length)) / (count - 1);
@@ -52,7 +57,8 @@ public static class EvalCommand
                     : ElboEvaluation.Estimate(objective, m, window, r.GetValue(mc), r.GetValue(batch), g);
                 perToken.AddRange(est.BatchEstimates.Select(e => e / window.Length));
                 tokens += window.Length;
-                if (Io.Interactive) Io.Err.Write($"\rwindow {w + 1}/{count}");
+                if (plain is null) Io.Err.Write($"\rwindow {w + 1}/{count}");
+                else plain.Report($"eval: window {w + 1}/{count}", force: w + 1 == count);
             }
             if (Io.Interactive) Io.Err.WriteLine();
             double nll = perToken.Average();
@@ -64,5 +70,12 @@ public static class EvalCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The ELBO bounds a diffusion model's likelihood; a causal model has none (and no mask token to corrupt with).</summary>
+    public static void RefuseCausal(LoadedModel loaded)
+    {
+        if (loaded.Model.Config.Causal)
+            throw new DlmException($"{loaded.Folder}: a causal model (config.json \"causal\": true): eval bounds the likelihood of diffusion models only");
     }
 }

@@ -31,8 +31,9 @@ public static class FuzzCommand
             int bad = 0;
             foreach (var t in targets)
             {
-                var runner = new FuzzRunner(t, FuzzRunner.LoadSeeds(root, t.Name), r.GetValue(seed)) { FailuresDir = r.GetValue(failures) };
-                var report = ProgressView.Run($"fuzz {t.Name}", n, progress => runner.Run(n));
+                var seeds = FuzzRunner.LoadSeeds(root, t.Name);
+                var report = ProgressView.Run($"fuzz {t.Name}", n, progress =>
+                    new FuzzRunner(t, seeds, r.GetValue(seed)) { FailuresDir = r.GetValue(failures), OnProgress = (done, _) => progress(done, null) }.Run(n));
                 Io.Out.WriteLine($"{report.Target,-18} {report.Inputs,7} inputs: {report.Accepted} accepted, {report.Rejected} refused with a clear error, " +
                     $"{report.Failures.Count(f => f.Kind == "crash")} crashes, {report.Failures.Count(f => f.Kind == "hang")} hangs; slowest {report.SlowestSeconds * 1000:F0} ms, {report.Seconds:F1} s");
                 foreach (var f in report.Failures) Io.Out.WriteLine($"  {f.Kind} at input {f.Input}: {f.Message.Split('\n')[0]} (saved as {f.SavedAs})");

@@ -75,6 +75,8 @@ public static class GenerateCommand
                 Cache = CacheModes.Parse(r.GetValue(cache)), Gamma = r.GetValue(gamma),
             };
             SamplerOptionRanges.Check(settings);
+            if (r.GetValue(eotId) is int givenEot && (givenEot < 0 || givenEot >= m.Config.VocabSize))
+                throw new DlmException($"--eot-id {givenEot}: not a token id of this model (vocabulary {m.Config.VocabSize})");
             if (r.GetValue(prompts) is { } promptsFile)
             {
                 if (r.GetValue(prompt) is not null) throw new DlmException("give --prompt or --prompts, not both");
@@ -95,9 +97,16 @@ public static class GenerateCommand
                 if (given) throw new DlmException($"{name} applies to --prompts FILE only");
             // A causal model (an imported llama2.c teacher) is decoded left to right, not by a diffusion sampler.
             if (m.Config.Causal)
+            {
+                if (r.GetValue(sampler) is string givenSampler && givenSampler != "autoregressive")
+                    throw new DlmException($"--sampler {givenSampler}: this model is causal (config.json \"causal\": true) and is decoded left to right; use --sampler autoregressive or none");
                 return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
+            }
             var samplerName = r.GetValue(sampler) ?? SamplerRegistry.DefaultFor(m.Config.Process);
             SamplerRegistry.CheckFamily(samplerName, m.Config.Process);
+            // Only LLaDA's sampler guides; the others would ignore --cfg without a word.
+            if (settings.CfgScale != 0 && samplerName is not ("llada" or LladaSamplerOptions.LowConfidence or LladaSamplerOptions.Random))
+                throw new DlmException($"--cfg {settings.CfgScale}: only LLaDA's sampler (llada, low_confidence, random) applies classifier-free guidance, not {samplerName}");
             var chosen = SamplerRegistry.Create(samplerName, settings);
             var promptText = r.GetValue(prompt)!;
             IChatTemplate? template = null;
@@ -109,7 +118,7 @@ public static class GenerateCommand
             // The same ids as the server's (GenerationSession.Encode): <s> first for a llama2.c model.
             var promptIds = PromptEncoder.ForGeneration(tokenizer, promptText, template, r.GetValue(allowSpecial)).Select(i => (long)i).ToArray();
             int context = m.Config.MaxSequenceLength;
-            if (promptIds.Length + settings.GenLength > context)
+            if ((long)promptIds.Length + settings.GenLength > context)
                 throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");
             using var g = new torch.Generator((ulong)r.GetValue(seed));
             var result = chosen.Generate(m, [promptIds], g);

@@ -49,6 +49,7 @@ public static class InspectCommand
                     long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 && v < c.VocabSize ? v
                     : throw new DlmException($"--ids: \"{s}\" is not a token id below the vocabulary size {c.VocabSize}")).ToArray();
                 if (list.Length == 0) throw new DlmException("--ids: give at least one id");
+                if (list.Length > c.MaxSequenceLength) throw new DlmException($"--ids: {list.Length} ids, more than the model's context of {c.MaxSequenceLength} tokens");
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
                 var input = tensor(list).unsqueeze(0);

@@ -53,6 +53,11 @@ public static class ProbeCommand
                 ? new StepwiseOptions(r.GetValue(sampler)!, k, r.GetValue(blockLength), r.GetValue(remasking)!, r.GetValue(temperature), r.GetValue(seed))
                 : null;
             stepwise?.Validate(options.Masks);
+            if (stepwise is not null)
+            {
+                SamplerOptionRanges.Remasking(stepwise.Remasking);
+                SamplerOptionRanges.Blocks(options.Masks, stepwise.Steps, stepwise.BlockLength, "--masks");
+            }
             OptionRanges.NonNegative("--temperature", r.GetValue(temperature));
             string? output = r.GetValue(outDir);
             bool isBench = r.GetValue(bench);
@@ -71,6 +76,8 @@ public static class ProbeCommand
                 throw new DlmException($"{Path.Combine(folder, Checkpoint.UnigramFile)}: not found. The KL from the corpus unigram and the frequent-token share need the " +
                     "token counts that `dlm train` stores with a model; pass --no-unigram to probe without them");
             if (r.GetValue(noUnigram)) unigram = null;
+            // The stepwise variant denoises the masks: a sampler of another family (uniform, gaussian) cannot.
+            if (stepwise is not null) SamplerRegistry.CheckFamily(stepwise.Sampler, loaded.Model.Config.Process);
 
             if (isBench) return Bench(loaded, unigram, set, options);
             var result = ProgressView.Run($"probing {set.Count} prompts × {options.Masks} masks", set.Count * (stepwise is null ? 1 : 2),

@@ -36,6 +36,7 @@ public static class TeacherCorpusCommand
             // A 260K-parameter model is bound by per-op overhead: one thread avoids OpenMP barriers that stall on a
             // busy machine, and fixes the thread count so that the sampled corpus is the same everywhere it runs.
             TorchSharp.torch.set_num_threads(1);
+            OptionRanges.NonNegative("--temperature", r.GetValue(temperature));
             IO.OutputChecks.File(r.GetValue(outFile)!, r.GetValue(force));
             var (teacher, tokenizer) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(model), DefaultTeacher));
             using var _ = teacher;

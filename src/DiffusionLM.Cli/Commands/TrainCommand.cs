@@ -46,6 +46,8 @@ public static class TrainCommand
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
+            if (r.GetValue(schedule) is not ("linear" or "loglinear") and var badSchedule)
+                throw new DlmException($"--schedule \"{badSchedule}\": expected linear or loglinear");
             var options = new TrainingOptions
             {
                 Data = r.GetValue(data)!.Select(Path.GetFullPath).ToArray(),

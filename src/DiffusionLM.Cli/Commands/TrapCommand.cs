@@ -13,6 +13,9 @@ namespace DiffusionLM.Cli.Commands;
 
 public static class TrapCommand
 {
+    /// <summary>The curves the trap can measure, the names --samplers takes.</summary>
+    static readonly string[] CurveNames = ["low_confidence", "random", "dream_origin", "dream_maskgit_plus", "dream_topk_margin", "dream_entropy", "mdlm", "remdm_cap", "fast_dllm_threshold", "fast_dllm_factor", "dependency_aware"];
+
     public static Command Create()
     {
         var outDir = new Option<string>("--out") { Description = "folder for trap.json, the figures, the corpora and the trained trap models", Required = true };
@@ -44,8 +47,12 @@ public static class TrapCommand
             var names = r.GetValue(languages) is { Length: > 0 } given ? given : q ? ["paper"] : ["paper", "coupled"];
             var langs = names.Select(TrapLanguages.FromName).ToList();
             long s = r.GetValue(seed);
+            OptionRanges.Positive("--train-steps", r.GetValue(trainSteps));
             var trainOpts = new TrapTrainingOptions(Steps: r.GetValue(trainSteps) ?? (q ? 150 : 800), Seed: s);
             var curves = r.GetValue(only) is { Length: > 0 } o ? o.ToHashSet() : null;
+            // Before any model is trained: a misspelt curve would otherwise cost the whole training run.
+            if (curves?.FirstOrDefault(c => !CurveNames.Contains(c)) is string unknown)
+                throw new DlmException($"--samplers: \"{unknown}\" is not a curve of the trap (names: {string.Join(", ", CurveNames)})");
             using var output = OutputFolder.Claim(dir, "trap", r.GetValue(reuse) ? OutputFolder.Existing.Continue : OutputOptions.Existing(r.GetValue(force)),
                 [r.GetValue(natural), r.GetValue(naturalPrompts)], replaces: false);
             var reports = new List<object>();
@@ -102,7 +109,7 @@ public static class TrapCommand
         var prompt = TrapModel.Prompt(tokenizer);
         var prediction = TrapExperiment.Predict(m, prompt, words, lang);
         var sweep = TrapExperiment.Sweep(lang.Length, quick).Where(x => curves is null || curves.Contains(x.Curve)).ToList();
-        if (sweep.Count == 0) throw new DlmException("--samplers selected no sampler (names: low_confidence, random, dream_origin, dream_maskgit_plus, dream_topk_margin, dream_entropy, mdlm, remdm_cap, fast_dllm_threshold, fast_dllm_factor, dependency_aware)");
+        if (sweep.Count == 0) throw new DlmException($"--samplers selected no sampler (names: {string.Join(", ", CurveNames)})");
         var points = new List<TrapPoint>();
         ProgressView.Run($"sampling {lang.Name}", sweep.Count, report =>
         {

@@ -4,7 +4,7 @@ namespace DiffusionLM.Cli.Terminal;
 
 /// <summary>
 /// Progress of a job of known size (stories sampled, prompts probed, settings measured): a Spectre.Console
-/// bar on a terminal, a plain line at most every 10 s (and at the end) otherwise, readable in CI logs.
+/// bar on a terminal, otherwise plain lines at the cadence of <see cref="PlainProgress"/> (and at the end), readable in CI logs.
 /// </summary>
 public static class ProgressView
 {
@@ -13,14 +13,14 @@ public static class ProgressView
     {
         if (!Io.Interactive)
         {
-            var last = DateTime.MinValue;
+            using var plain = PlainProgress.Start();
             string? lastStatus = null;
             return work((done, status) =>
             {
-                if ((DateTime.UtcNow - last).TotalSeconds < 10 && done < total && status == lastStatus) return;
+                // A new status is a new phase: shown at once, as is the end.
+                bool force = done >= total || status != lastStatus;
                 lastStatus = status;
-                last = DateTime.UtcNow;
-                Io.Err.WriteLine($"{title}: {done:0}/{total:0}" + (status is null ? "" : $"  {status}"));
+                plain.Report($"{title}: {done:0}/{total:0}" + (status is null ? "" : $"  {status}"), force);
             });
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });

@@ -8,7 +8,7 @@ public static class TrainingView
 {
     public static TrainingState Run(Func<Action<TrainingProgress>, TrainingState> train)
     {
-        if (!Io.Interactive) return train(PlainLine());
+        if (!Io.Interactive) return Plain(train);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         TrainingState? result = null;
         console.Progress()
@@ -33,16 +33,14 @@ public static class TrainingView
     static string Describe(TrainingProgress p, double? val) =>
         $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F3}" + (val is null ? "" : $"  val {val:F3}") + $"  {p.TokensPerSecond:F0} tok/s  lr {p.LearningRate:E1}";
 
-    static Action<TrainingProgress> PlainLine()
+    static TrainingState Plain(Func<Action<TrainingProgress>, TrainingState> train)
     {
-        var last = DateTime.MinValue;
-        return p =>
+        using var plain = PlainProgress.Start();
+        return train(p =>
         {
             if (p.Message is not null) { Io.Err.WriteLine(p.Message); return; }
-            // A line at every validation and at most every 10 s otherwise: readable in CI logs.
-            if (p.ValLoss is null && (DateTime.UtcNow - last).TotalSeconds < 10 && p.Step != p.TotalSteps) return;
-            last = DateTime.UtcNow;
-            Io.Err.WriteLine(Describe(p, p.ValLoss) + $"  eta {p.Eta:hh\\:mm\\:ss}");
-        };
+            // Every validation and the last step at once; the steps in between at the cadence of PlainProgress.
+            plain.Report(Describe(p, p.ValLoss) + $"  eta {p.Eta:hh\\:mm\\:ss}", force: p.ValLoss is not null || p.Step == p.TotalSteps);
+        });
     }
 }

@@ -234,6 +234,8 @@ public sealed class Llama2cTokenizer : ITokenizer
             if (offset + 8 > data.Length)
                 throw new DlmException($"{path}: ends after {i} tokens ({data.Length} bytes), expected {vocabSize} tokens (the model's vocab_size): truncated, or the tokenizer of a smaller model");
             float score = BitConverter.ToSingle(data, offset);
+            // A NaN or infinite score has no place in a merge order, and tokenizer.json could not even store it.
+            if (!float.IsFinite(score)) throw new DlmException($"{path}: token {i} has the score {score}, not a finite number: corrupt");
             int len = BitConverter.ToInt32(data, offset + 4);
             offset += 8;
             if (len < 0 || len > maxLen || offset + len > data.Length)
