@@ -38,7 +38,7 @@ public sealed record RemdmOptions(
         Opt.Steps(o => o.Steps, (o, v) => o with { Steps = v }),
         Opt.Of("--remdm-strategy", nameof(SamplerSettings.RemdmStrategy), "how the remasking probability sigma is set: cap, rescale, conf or loop",
             o => o.Strategy, (o, v) => o with { Strategy = v }, Strategies),
-        Opt.Of("--eta", nameof(SamplerSettings.Eta), $"remasking rate eta (not given: {DefaultEta}, for loop {LoopEta})", o => o.Rate, (o, v) => o with { Eta = v }),
+        Opt.Of("--eta", nameof(SamplerSettings.Eta), "remasking rate eta (its default depends on the strategy: loop's is larger)", o => o.Rate, (o, v) => o with { Eta = v }),
         Opt.Of("--t-on", nameof(SamplerSettings.TOn), "loop: start of the remasking plateau", o => o.TOn, (o, v) => o with { TOn = v }),
         Opt.Of("--t-off", nameof(SamplerSettings.TOff), "loop: end of the plateau", o => o.TOff, (o, v) => o with { TOff = v }),
         Opt.Of("--alpha-on", nameof(SamplerSettings.AlphaOn), "loop: alpha held on the plateau", o => o.AlphaOn, (o, v) => o with { AlphaOn = v }),

@@ -19,7 +19,8 @@ public static class SamplerHelp
     /// <summary>
     /// The description of one sampler option for <c>dlm generate --help</c>: what it does (the first sampler's line),
     /// then the samplers that take it grouped by default, e.g. "(default 0.9: fast_dllm_threshold, dependency_aware)".
-    /// A generic entry and the variants it stands for are named once, as "dream (and variants)".
+    /// A generic entry and the variants it stands for are named once, as "dream (and variants)" (just "llada" where
+    /// its variants fix the option).
     /// </summary>
     public static string Describe(string flag)
     {
@@ -34,7 +35,8 @@ public static class SamplerHelp
             {
                 var generic = g.FirstOrDefault(t => t.Entry.Generic && t.Entry.Basis.GetType() == e.Basis.GetType()).Entry;
                 if (generic is null) names.Add(e.Name);
-                else if (ReferenceEquals(generic, e)) names.Add(e.Name + " (and variants)");
+                else if (ReferenceEquals(generic, e))
+                    names.Add(g.Count(t => t.Entry.Basis.GetType() == e.Basis.GetType()) > 1 ? e.Name + " (and variants)" : e.Name);
             }
             return $"{g.Key}: {string.Join(", ", names)}";
         });
