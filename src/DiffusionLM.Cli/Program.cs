@@ -32,6 +32,7 @@ public static class Program
         {
             TrainCommand.Create(),
             GenerateCommand.Create(),
+            SamplersCommand.Create(),
             EvalCommand.Create(),
             BenchCommand.Create(),
             InspectCommand.Create(),

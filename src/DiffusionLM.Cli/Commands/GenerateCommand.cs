@@ -20,36 +20,39 @@ public static class GenerateCommand
         var batchSize = new Option<int>("--batch-size") { Description = "with --prompts: rows generated together in one batch", DefaultValueFactory = _ => 8 };
         var outFile = new Option<string?>("--out") { Description = "with --prompts: the JSON-lines file to write (atomically); default: standard output" };
         var timings = new Option<bool>("--timings") { Description = "with --prompts: add each sample's batch wall time (\"seconds\"); without it the same seed writes the same file byte for byte" };
-        var genLength = new Option<int>("--gen-length") { Description = "tokens to generate", DefaultValueFactory = _ => 128 };
-        var steps = new Option<int>("--steps") { Description = "denoising steps in all (divided evenly over the blocks)", DefaultValueFactory = _ => 128 };
+        // The run's shape has the verb's defaults (SamplerSettings'); every sampler option's default is its options record's,
+        // printed from the registry (SamplerHelp), so the options below carry no default of their own.
+        var shape = new SamplerSettings();
+        var genLength = new Option<int>("--gen-length") { Description = "tokens to generate", DefaultValueFactory = _ => shape.GenLength };
+        var steps = new Option<int>("--steps") { Description = "denoising steps in all (divided evenly over the blocks)", DefaultValueFactory = _ => shape.Steps };
         var blockLength = new Option<int?>("--block-length") { Description = "semi-autoregressive block length (default: --gen-length, one block)" };
-        var temperature = new Option<double>("--temperature") { Description = "0: greedy; > 0: Gumbel-max sampling at this temperature", DefaultValueFactory = _ => 0.0 };
-        var sampler = new Option<string?>("--sampler") { Description = "sampler (default: llada for masked models, the family's own for uniform and gaussian ones): " + string.Join("; ", SamplerRegistry.All.Select(e => $"{e.Name} [{e.Family}] ({e.Description})")) };
-        var remasking = new Option<string>("--remasking") { Description = "which predictions to commit each step: low_confidence (most confident first) or random", DefaultValueFactory = _ => "low_confidence" };
-        var cfg = new Option<double>("--cfg") { Description = "unsupervised classifier-free guidance scale (0: off)", DefaultValueFactory = _ => 0.0 };
+        var temperature = new Option<double>("--temperature") { Description = "0: greedy; > 0: Gumbel-max sampling at this temperature", DefaultValueFactory = _ => shape.Temperature };
+        var sampler = new Option<string?>("--sampler") { Description = "sampler (default: llada for masked models, the family's own for uniform and gaussian ones; `dlm samplers` lists each with its options and defaults): " + string.Join(", ", SamplerRegistry.All.Select(e => e.Name)) };
+        var remasking = new Option<string?>("--remasking") { Description = SamplerHelp.Describe("--remasking") };
+        var cfg = new Option<double?>("--cfg") { Description = SamplerHelp.Describe("--cfg") };
         var seed = new Option<long>("--seed") { Description = "seed of the sampler's random draws", DefaultValueFactory = _ => 0 };
         var chat = new Option<bool>("--chat") { Description = "wrap the prompt as a user message in the model's chat template (tokenizer_config.json's chat_template) with the assistant turn opened" };
-        var logitsEosInf = new Option<bool>("--logits-eos-inf") { Description = "LLaDA's logits_eos_inf: EOS logit set to -inf before sampling, so EOS is never generated (eos id from config.json)" };
-        var confEosEotInf = new Option<bool>("--confidence-eos-eot-inf") { Description = "LLaDA's confidence_eos_eot_inf as its code really behaves (see LladaSamplerOptions): after the argmax, the EoT column (and at temperature 0 the EOS column) leaves the softmax, so positions predicting them are committed last" };
+        var logitsEosInf = new Option<bool>("--logits-eos-inf") { Description = SamplerHelp.Describe("--logits-eos-inf") + "; eos id from config.json" };
+        var confEosEotInf = new Option<bool>("--confidence-eos-eot-inf") { Description = SamplerHelp.Describe("--confidence-eos-eot-inf") };
         var eotId = new Option<int?>("--eot-id") { Description = "end-of-turn id for --confidence-eos-eot-inf (default: the tokenizer's <|eot_id|> or <|im_end|>)" };
-        var threshold = new Option<double?>("--threshold") { Description = $"fast_dllm_threshold / dependency_aware: commit predictions at least this confident (default {new FastDllmOptions().Threshold})" };
-        var factor = new Option<double?>("--factor") { Description = "fast_dllm_factor: the n-th most confident is committed while >= 1 - factor/(n+1) (default 1)" };
-        var alg = new Option<string?>("--alg") { Description = "dream: unmasking order origin | maskgit_plus | topk_margin | entropy (default origin)" };
-        var algTemp = new Option<double?>("--alg-temp") { Description = "dream: draw the positions from softmax(confidence / alg_temp) instead of taking the best" };
-        var topP = new Option<double?>("--top-p") { Description = "dream, mdlm, remdm: nucleus filtering of the token distribution" };
-        var topK = new Option<int?>("--top-k") { Description = "dream: top-k filtering of the token distribution" };
-        var eps = new Option<double?>("--eps") { Description = "dream (1e-3), mdlm and remdm (1e-5): last point of the time grid" };
-        var remdmStrategy = new Option<string?>("--remdm-strategy") { Description = "remdm: cap | rescale | conf | loop (default cap)" };
-        var eta = new Option<double?>("--eta") { Description = "remdm: remasking rate η (0.008; loop 0.02)" };
-        var tOn = new Option<double?>("--t-on") { Description = "remdm loop: start of the remasking plateau (0.55)" };
-        var tOff = new Option<double?>("--t-off") { Description = "remdm loop: end of the plateau (0.05)" };
-        var alphaOn = new Option<double?>("--alpha-on") { Description = "remdm loop: α held on the plateau (0.9)" };
-        var candidates = new Option<int?>("--candidates") { Description = "dependency_aware: most tokens probed per position (default 8; 0 = no probe: Fast-dLLM's threshold rule)" };
-        var probes = new Option<int?>("--probes") { Description = "dependency_aware: most positions probed per call, the least certain (default 8)" };
-        var anchorsPerStep = new Option<int?>("--anchors-per-step") { Description = "dependency_aware: most independent uncertain positions drawn per step (default 0 = no limit)" };
+        var threshold = new Option<double?>("--threshold") { Description = SamplerHelp.Describe("--threshold") };
+        var factor = new Option<double?>("--factor") { Description = SamplerHelp.Describe("--factor") };
+        var alg = new Option<string?>("--alg") { Description = SamplerHelp.Describe("--alg") };
+        var algTemp = new Option<double?>("--alg-temp") { Description = SamplerHelp.Describe("--alg-temp") };
+        var topP = new Option<double?>("--top-p") { Description = SamplerHelp.Describe("--top-p") };
+        var topK = new Option<int?>("--top-k") { Description = SamplerHelp.Describe("--top-k") };
+        var eps = new Option<double?>("--eps") { Description = SamplerHelp.Describe("--eps") };
+        var remdmStrategy = new Option<string?>("--remdm-strategy") { Description = SamplerHelp.Describe("--remdm-strategy") };
+        var eta = new Option<double?>("--eta") { Description = SamplerHelp.Describe("--eta") };
+        var tOn = new Option<double?>("--t-on") { Description = SamplerHelp.Describe("--t-on") };
+        var tOff = new Option<double?>("--t-off") { Description = SamplerHelp.Describe("--t-off") };
+        var alphaOn = new Option<double?>("--alpha-on") { Description = SamplerHelp.Describe("--alpha-on") };
+        var candidates = new Option<int?>("--candidates") { Description = SamplerHelp.Describe("--candidates") };
+        var probes = new Option<int?>("--probes") { Description = SamplerHelp.Describe("--probes") };
+        var anchorsPerStep = new Option<int?>("--anchors-per-step") { Description = SamplerHelp.Describe("--anchors-per-step") };
         var cache = new Option<string>("--cache") { Description = CacheModes.Help + $" (samplers: {string.Join(", ", SamplerRegistry.All.Where(e => e.Cacheable).Select(e => e.Name))})", DefaultValueFactory = _ => "none" };
-        var gamma = new Option<double?>("--gamma") { Description = $"eb / uniform_eb: entropy budget in nats per step (default {new EntropyBoundOptions().Gamma}; 0 = one token per step)" };
-        var clamp = new Option<bool>("--clamp") { Description = "gaussian_ddpm / gaussian_ddim: Diffusion-LM's clamping trick, the x0 estimate snapped to the nearest token embedding at every step" };
+        var gamma = new Option<double?>("--gamma") { Description = SamplerHelp.Describe("--gamma") };
+        var clamp = new Option<bool>("--clamp") { Description = SamplerHelp.Describe("--clamp") };
         var allowSpecial = PromptOptions.AllowSpecialTokens();
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
@@ -65,13 +68,13 @@ public static class GenerateCommand
             int? eot = r.GetValue(eotId) ?? (tokenizer as HfTokenizer)?.Find("<|eot_id|>") ?? (tokenizer as HfTokenizer)?.Find("<|im_end|>");
             var settings = new SamplerSettings(
                 GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength),
-                Temperature: r.GetValue(temperature), Remasking: r.GetValue(remasking)!, CfgScale: r.GetValue(cfg),
-                LogitsEosInf: r.GetValue(logitsEosInf), ConfidenceEosEotInf: r.GetValue(confEosEotInf), EosId: m.Config.EosTokenId, EotId: eot)
+                Temperature: r.GetValue(temperature), Remasking: r.GetValue(remasking), CfgScale: r.GetValue(cfg),
+                LogitsEosInf: Flag(r.GetValue(logitsEosInf)), ConfidenceEosEotInf: Flag(r.GetValue(confEosEotInf)), EosId: m.Config.EosTokenId, EotId: eot)
             {
                 Threshold = r.GetValue(threshold), Factor = r.GetValue(factor), Alg = r.GetValue(alg), AlgTemp = r.GetValue(algTemp),
                 TopP = r.GetValue(topP), TopK = r.GetValue(topK), Eps = r.GetValue(eps), RemdmStrategy = r.GetValue(remdmStrategy),
                 Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
-                Candidates = r.GetValue(candidates), Probes = r.GetValue(probes), AnchorsPerStep = r.GetValue(anchorsPerStep), Clamp = r.GetValue(clamp),
+                Candidates = r.GetValue(candidates), Probes = r.GetValue(probes), AnchorsPerStep = r.GetValue(anchorsPerStep), Clamp = Flag(r.GetValue(clamp)),
                 Cache = CacheModes.Parse(r.GetValue(cache)), Gamma = r.GetValue(gamma),
             };
             SamplerOptionRanges.Check(settings);
@@ -85,7 +88,8 @@ public static class GenerateCommand
                 var batchSettings = new GenerationSettings
                 {
                     Sampler = r.GetValue(sampler), GenLength = settings.GenLength, Steps = settings.Steps, BlockLength = settings.BlockLength,
-                    Temperature = settings.Temperature, Remasking = settings.Remasking, Threshold = settings.Threshold, CfgScale = settings.CfgScale,
+                    Temperature = settings.Temperature, Remasking = settings.Remasking ?? ServingDefaults.Remasking, Threshold = settings.Threshold,
+                    CfgScale = settings.CfgScale ?? ServingDefaults.CfgScale,
                     Chat = r.GetValue(chat), Extra = settings,
                 };
                 return BatchGenerate.Run(session, batchSettings, new BatchGenerate.Options(promptsFile, r.GetValue(numSamples), r.GetValue(batchSize),
@@ -153,4 +157,9 @@ public static class GenerateCommand
         }));
         return cmd;
     }
+
+    /// <summary>A flag's value as a setting: absent is "not given", so the options record's default applies.</summary>
+    static bool? Flag(bool on) => on ? true : null;
+
+    static readonly GenerationSettings ServingDefaults = new();
 }

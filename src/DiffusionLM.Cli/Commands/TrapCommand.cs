@@ -14,7 +14,8 @@ namespace DiffusionLM.Cli.Commands;
 public static class TrapCommand
 {
     /// <summary>The curves the trap can measure, the names --samplers takes.</summary>
-    static readonly string[] CurveNames = ["low_confidence", "random", "dream_origin", "dream_maskgit_plus", "dream_topk_margin", "dream_entropy", "mdlm", "remdm_cap", "fast_dllm_threshold", "fast_dllm_factor", "dependency_aware"];
+    /// <summary>The trap's curves: the registry's masked samplers it sweeps (checked before any training).</summary>
+    static string[] CurveNames => TrapExperiment.Samplers().Select(e => e.Name).ToArray();
 
     public static Command Create()
     {
@@ -121,16 +122,16 @@ public static class TrapCommand
         });
         string figure = Path.Combine(ldir, "trap.png");
         TrapFigures.TrapRate(figure, lang.Name, points, prediction.InvalidRate);
-        TrapFigures.TrapRateByNfe(Path.Combine(ldir, "trap-nfe.png"), lang.Name, points, prediction.InvalidRate);
+        TrapFigures.TrapRateByCommittingSteps(Path.Combine(ldir, "trap-nfe.png"), lang.Name, points, prediction.InvalidRate);
         Io.Out.WriteLine($"{lang.Name}: product of marginals predicts {prediction.InvalidRate:P1} invalid (off-word mass {prediction.OffWordMass:E1})");
         foreach (var p in points)
-            Io.Out.WriteLine($"  {p.Curve,-20} {Describe(p),-26} tok/step {p.TokensPerStep,5:F2}  nfe {p.Nfe,5:F2}  rows {p.RowsPerSample,6:F1}  invalid {p.TrapRate,7:P2}" + (p.Example.Length > 0 ? $"  e.g. \"{p.Example}\"" : ""));
+            Io.Out.WriteLine($"  {p.Curve,-20} {Describe(p),-26} tok/step {p.TokensPerStep,5:F2}  steps {p.CommittingSteps,5:F2}  rows {p.RowsPerSample,6:F1}  invalid {p.TrapRate,7:P2}" + (p.Example.Length > 0 ? $"  e.g. \"{p.Example}\"" : ""));
         var samplers = points.GroupBy(p => p.Curve).Select(g => new
         {
             name = g.Key,
             tokens_per_step = g.Select(p => Math.Round(p.TokensPerStep, 4)).ToArray(),
             trap_rate = g.Select(p => p.TrapRate).ToArray(),
-            nfe = g.Select(p => Math.Round(p.Nfe, 4)).ToArray(),
+            committing_steps = g.Select(p => Math.Round(p.CommittingSteps, 4)).ToArray(),
             batch_nfe = g.Select(p => p.BatchNfe).ToArray(),
             rows_per_sample = g.Select(p => Math.Round(p.RowsPerSample, 2)).ToArray(),
             settings = g.Select(Describe).ToArray(),
@@ -146,19 +147,7 @@ public static class TrapCommand
         };
         return new LanguageReport(lang.Name, lang.Length, lang.SupportSize, pom, samplers, figure);
 
-        string Describe(TrapPoint p)
-        {
-            int idx = points.FindIndex(x => ReferenceEquals(x, p));
-            var st = sweep[idx].Settings;
-            return p.Curve switch
-            {
-                "dependency_aware" when st.AnchorsPerStep is > 0 => $"threshold={st.Threshold} anchors={st.AnchorsPerStep}",
-                "fast_dllm_threshold" or "dependency_aware" => $"threshold={st.Threshold}",
-                "fast_dllm_factor" => $"factor={st.Factor}",
-                "eb" => $"gamma={st.Gamma}",
-                _ => $"steps={st.Steps}",
-            };
-        }
+        string Describe(TrapPoint p) => TrapExperiment.Describe(sweep[points.FindIndex(x => ReferenceEquals(x, p))]);
     }
 
     static object RunNatural(string modelDir, string? promptFile, int count, int genLength, bool quick, string dir, ulong seed)
@@ -185,22 +174,14 @@ public static class TrapCommand
         var (judgeModel, judgeTokenizer) = Checkpoint.Load(ModelLocator.Resolve(null, TeacherCorpusCommand.DefaultTeacher));
         using var judgeScope = judgeModel;
         var judge = new TeacherJudge(judgeModel, judgeTokenizer);
-        var s0 = new SamplerSettings(GenLength: genLength, Steps: genLength, Temperature: 1.0);
-        int[] divisors = quick ? [1, 4] : [1, 2, 4, 8];
-        double[] thresholds = quick ? [0.9, 0.5] : [0.9, 0.7, 0.5, 0.3];
-        var settings = new List<TrapSetting>();
-        foreach (var name in new[] { "low_confidence", "random" })
-            foreach (int d in divisors) settings.Add(new(name, name, s0 with { Steps = genLength / d }));
-        foreach (double t in thresholds) settings.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
-        foreach (double t in thresholds) settings.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = t }));
-        foreach (double gm in quick ? new[] { 0.1, 1.0 } : [0.01, 0.1, 0.5, 1.0, 2.0]) settings.Add(new("eb", "eb", s0 with { Gamma = gm }));
+        var settings = NaturalSweep(genLength, quick);
         var points = new List<NaturalPoint>();
         ProgressView.Run("natural text", settings.Count, report =>
         {
             for (int i = 0; i < settings.Count; i++)
             {
                 points.Add(NaturalTextStudy.Measure(judge, loaded, settings[i], prompts, genLength, seed + (ulong)i));
-                report(i + 1, $"{settings[i].Curve} nfe {points[^1].Nfe:F1}");
+                report(i + 1, $"{settings[i].Curve} {points[^1].CommittingSteps:F1} steps");
             }
         });
         var pmi = NaturalTextStudy.PmiByDistance(loaded.Model, prompts.Take(quick ? 4 : 8).ToList(), genLength, anchors: 4, draws: 4, seed);
@@ -208,10 +189,36 @@ public static class TrapCommand
         TrapFigures.Pmi(Path.Combine(dir, "pmi.png"), pmi);
         Io.Out.WriteLine("natural text" + (judge is null ? " (no judge wired: gen-ppl not measured)" : ""));
         foreach (var p in points)
-            Io.Out.WriteLine($"  {p.Curve,-20} nfe {p.Nfe,6:F1}  tok/step {p.TokensPerStep,5:F2}  gen-ppl {(p.GenPpl is { } g ? g.ToString("F2") : "-"),8}  duplicates {p.DuplicateRate:P2}");
+            Io.Out.WriteLine($"  {p.Curve,-20} steps {p.CommittingSteps,6:F1}  nfe {p.Nfe,6:F1}  tok/step {p.TokensPerStep,5:F2}  gen-ppl {(p.GenPpl is { } g ? g.ToString("F2") : "-"),8}  duplicates {p.DuplicateRate:P2}");
         foreach (var p in pmi.Where(p => p.Distance <= 8 || p.Distance % 8 == 0))
             Io.Out.WriteLine($"  PMI at distance {p.Distance,2}: {p.MeanPmi:F4} nats ({p.Pairs} pairs)");
         return new { model = modelDir, judged = judge is not null, points, pmi };
+    }
+
+    /// <summary>
+    /// The natural-text settings: the block decoders of the registry (the samplers that take --block-length: LLaDA's and its
+    /// parallel successors, the comparison the study is about), each variant once, over a few settings of its pace.
+    /// </summary>
+    static List<TrapSetting> NaturalSweep(int genLength, bool quick)
+    {
+        var s0 = new SamplerSettings(GenLength: genLength, Steps: genLength, Temperature: 1.0);
+        int[] divisors = quick ? [1, 4] : [1, 2, 4, 8];
+        double[] thresholds = quick ? [0.9, 0.5] : [0.9, 0.7, 0.5, 0.3];
+        double[] factors = quick ? [0.5, 2] : [0.25, 1, 4];
+        double[] gammas = quick ? [0.1, 1.0] : [0.01, 0.1, 0.5, 1.0, 2.0];
+        var settings = new List<TrapSetting>();
+        foreach (var e in TrapExperiment.Samplers().Where(e => e.Blocks))
+        {
+            IEnumerable<SamplerSettings> points = e.Pace!.Setting switch
+            {
+                nameof(SamplerSettings.Threshold) => thresholds.Select(t => s0 with { Threshold = t }),
+                nameof(SamplerSettings.Factor) => factors.Select(f => s0 with { Factor = f }),
+                nameof(SamplerSettings.Gamma) => gammas.Select(g => s0 with { Gamma = g }),
+                _ => divisors.Select(d => s0 with { Steps = genLength / d }),
+            };
+            settings.AddRange(points.Select(p => new TrapSetting(e.Name, e.Name, p)));
+        }
+        return settings;
     }
 
     static string FindBundled(string relative)

@@ -23,7 +23,7 @@ public static class TrapFigures
             var s = plt.Add.Scatter(ordered.Select(p => p.TokensPerStep).ToArray(), ordered.Select(p => p.TrapRate).ToArray());
             s.LegendText = curve.Key;
             s.Color = Palette[c++ % Palette.Length];
-            s.LineWidth = curve.Key is "dependency_aware" or "fast_dllm_threshold" or "eb" ? 3 : 1.5f;
+            s.LineWidth = Bold(curve.Key) ? 3 : 1.5f;
             s.MarkerSize = 6;
         }
         var line = plt.Add.HorizontalLine(predicted);
@@ -32,44 +32,46 @@ public static class TrapFigures
         line.LineWidth = 2;
         line.LegendText = $"product of marginals (exact): {predicted:F3}";
         plt.Title($"Marginal trap on '{language}' (temperature 1)");
-        plt.XLabel("tokens committed per step (sentence length / NFE per sample)");
+        plt.XLabel("tokens committed per step (sentence length / committing steps per sample)");
         plt.YLabel("invalid samples (fraction)");
         plt.Axes.SetLimitsY(-0.02, Math.Max(0.2, Math.Min(1.02, Math.Max(predicted, points.Max(p => p.TrapRate)) + 0.05)));
         plt.ShowLegend(Alignment.UpperLeft);
         plt.SavePng(path, 1000, 650);
     }
 
+    /// <summary>The adaptive parallel samplers (threshold, factor or entropy budget), drawn bold.</summary>
+    static bool Bold(string curve) => curve != TrapExperiment.Baseline && TrapExperiment.Adaptive(curve);
+
     /// <summary>
-    /// The equal-NFE comparison: trap rate against network calls per sample for the threshold-style parallel
-    /// samplers (fast_dllm_threshold, fast_dllm_factor, dependency_aware) and the one-token-per-step baseline.
+    /// The equal-cost comparison: trap rate against committing steps per sample (what a sample costs alone) for the
+    /// adaptive parallel samplers (threshold, factor, entropy budget) and the one-token-per-step baseline.
     /// </summary>
-    public static void TrapRateByNfe(string path, string language, IReadOnlyList<TrapPoint> points, double predicted)
+    public static void TrapRateByCommittingSteps(string path, string language, IReadOnlyList<TrapPoint> points, double predicted)
     {
         var plt = new Plot();
         int c = 0;
-        foreach (var curve in points.Where(p => p.Curve is "fast_dllm_threshold" or "fast_dllm_factor" or "dependency_aware" or "eb" or "low_confidence")
-                     .GroupBy(p => p.Curve))
+        foreach (var curve in points.Where(p => p.Curve == TrapExperiment.Baseline || TrapExperiment.Adaptive(p.Curve)).GroupBy(p => p.Curve))
         {
-            var ordered = curve.OrderBy(p => p.Nfe).ToArray();
-            var s = plt.Add.Scatter(ordered.Select(p => p.Nfe).ToArray(), ordered.Select(p => p.TrapRate).ToArray());
+            var ordered = curve.OrderBy(p => p.CommittingSteps).ToArray();
+            var s = plt.Add.Scatter(ordered.Select(p => p.CommittingSteps).ToArray(), ordered.Select(p => p.TrapRate).ToArray());
             s.LegendText = curve.Key;
             s.Color = Palette[c++ % Palette.Length];
-            s.LineWidth = curve.Key is "dependency_aware" or "fast_dllm_threshold" or "eb" ? 3 : 1.5f;
+            s.LineWidth = Bold(curve.Key) ? 3 : 1.5f;
             s.MarkerSize = 7;
         }
         var line = plt.Add.HorizontalLine(predicted);
         line.LinePattern = LinePattern.Dashed;
         line.Color = Colors.Black;
         line.LegendText = $"product of marginals (exact): {predicted:F3}";
-        plt.Title($"Marginal trap on '{language}' at equal NFE (temperature 1)");
-        plt.XLabel("network calls per sample (NFE)");
+        plt.Title($"Marginal trap on '{language}' at equal cost (temperature 1)");
+        plt.XLabel("committing steps per sample (its network calls had it run alone)");
         plt.YLabel("invalid samples (fraction)");
         plt.Axes.SetLimitsY(-0.02, 1.02);
         plt.ShowLegend(Alignment.UpperRight);
         plt.SavePng(path, 1000, 650);
     }
 
-    /// <summary>Quality against NFE on natural text: judge perplexity when there is a judge, else the duplicate rate.</summary>
+    /// <summary>Quality against NFE (forward calls per text; each text runs alone) on natural text: judge perplexity when there is a judge, else the duplicate rate.</summary>
     public static void Natural(string path, IReadOnlyList<NaturalPoint> points)
     {
         bool judged = points.All(p => p.GenPpl is not null);

@@ -1,6 +1,7 @@
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.AutoregressiveOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -14,6 +15,13 @@ namespace DiffusionLM.Sampling;
 /// <param name="RecordTrace">keep every step's tokens and probabilities in the result's trace.</param>
 public sealed record AutoregressiveOptions(int GenLength = 128, double Temperature = 0.0, int? StopToken = null, bool UseCache = true, bool RecordTrace = true) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0) throw new DlmException($"autoregressive sampler: gen length must be positive (got {GenLength})");
@@ -29,9 +37,11 @@ public sealed record AutoregressiveOptions(int GenLength = 128, double Temperatu
 /// corpus does not depend on how stories were batched.
 /// </summary>
 /// <remarks>Its observer sees, per step, logits [B, 1, V]: those of the one position the step commits (the others are fixed).</remarks>
-public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null) : IObservableSampler
+public sealed class AutoregressiveSampler(AutoregressiveOptions? options = null) : IObservableSampler, IConfiguredSampler
 {
     public AutoregressiveOptions Options { get; } = Validated(options ?? new AutoregressiveOptions());
+
+    ISamplerOptions IConfiguredSampler.Options => Options;
 
     /// <inheritdoc/>
     public Action<SamplerObservation>? Observer { get; set; }

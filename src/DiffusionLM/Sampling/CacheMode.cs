@@ -23,6 +23,9 @@ public static class CacheModes
 
     public static string Name(CacheMode m) => m.ToString().ToLowerInvariant();
 
+    /// <summary>Every mode's name, as --cache takes it.</summary>
+    public static readonly IReadOnlyList<string> Names = Enum.GetValues<CacheMode>().Select(Name).ToArray();
+
     public static CacheMode Parse(string? s, string what = "--cache") => s?.ToLowerInvariant() switch
     {
         null or "" or "none" => CacheMode.None,

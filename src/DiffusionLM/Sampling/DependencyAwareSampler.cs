@@ -1,6 +1,7 @@
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.DependencyAwareOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -22,6 +23,21 @@ public sealed record DependencyAwareOptions(
     int Probes = 8,
     int AnchorsPerStep = 0) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.BlockLength(o => o.BlockLength, (o, v) => o with { BlockLength = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+        Opt.Of("--threshold", nameof(SamplerSettings.Threshold), "tau: a position is determined at this top-1 probability; independence is <= -ln tau nats of mutual information",
+            o => o.Threshold, (o, v) => o with { Threshold = v }),
+        Opt.Of("--candidates", nameof(SamplerSettings.Candidates), "most tokens probed per position (0: no probe, Fast-dLLM's threshold rule)",
+            o => o.Candidates, (o, v) => o with { Candidates = v }),
+        Opt.Of("--probes", nameof(SamplerSettings.Probes), "most positions probed per call, the least certain", o => o.Probes, (o, v) => o with { Probes = v }),
+        Opt.Of("--anchors-per-step", nameof(SamplerSettings.AnchorsPerStep), "most independent uncertain positions drawn per step (0: no limit)",
+            o => o.AnchorsPerStep, (o, v) => o with { AnchorsPerStep = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0 || BlockLength <= 0 || GenLength % BlockLength != 0)

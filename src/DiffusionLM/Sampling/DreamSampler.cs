@@ -1,6 +1,7 @@
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.DreamOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -24,7 +25,24 @@ public sealed record DreamOptions(
     double Eps = 1e-3) : ISamplerOptions
 {
     public const string Origin = "origin", MaskGitPlus = "maskgit_plus", TopKMargin = "topk_margin", Entropy = "entropy";
+    // Before Settable: static initialisers run in text order.
     public static readonly string[] Algs = [Origin, MaskGitPlus, TopKMargin, Entropy];
+
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Steps(o => o.Steps, (o, v) => o with { Steps = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+        Opt.Of("--alg", nameof(SamplerSettings.Alg), "the unmasking order: origin (MDLM's ancestral step), maskgit_plus (most probable first), topk_margin (largest top-1 - top-2 margin first), entropy (lowest entropy first)",
+            o => o.Alg, (o, v) => o with { Alg = v }, Algs),
+        Opt.Of("--alg-temp", nameof(SamplerSettings.AlgTemp), "draw the positions from softmax(confidence / alg_temp) instead of taking the best (none or 0: the best)",
+            o => o.AlgTemp, (o, v) => o with { AlgTemp = v }),
+        Opt.Of("--top-p", nameof(SamplerSettings.TopP), "nucleus filtering of the token distribution (none or 1: off)", o => o.TopP, (o, v) => o with { TopP = v }),
+        Opt.Of("--top-k", nameof(SamplerSettings.TopK), "top-k filtering of the token distribution (none: off)", o => o.TopK, (o, v) => o with { TopK = v }),
+        Opt.Of("--eps", nameof(SamplerSettings.Eps), "last point of the time grid linspace(1, eps, steps + 1)", o => o.Eps, (o, v) => o with { Eps = v }),
+    ];
+
 
     public void Validate()
     {

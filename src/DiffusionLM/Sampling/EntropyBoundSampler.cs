@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.EntropyBoundOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -17,6 +18,17 @@ public sealed record EntropyBoundOptions(
     double Gamma = 0.1,
     CacheMode Cache = CacheMode.None) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.BlockLength(o => o.BlockLength, (o, v) => o with { BlockLength = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+        Opt.Cache(o => o.Cache, (o, v) => o with { Cache = v }),
+        Opt.Of("--gamma", nameof(SamplerSettings.Gamma), "entropy budget in nats per step: the lowest-entropy predictions are committed while their summed entropy minus the largest is <= gamma (0: one token per step)",
+            o => o.Gamma, (o, v) => o with { Gamma = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0 || BlockLength <= 0 || GenLength % BlockLength != 0)

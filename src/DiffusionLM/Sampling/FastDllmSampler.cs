@@ -1,6 +1,7 @@
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.FastDllmOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -19,6 +20,24 @@ public sealed record FastDllmOptions(
     double? Factor = null,
     CacheMode Cache = CacheMode.None) : ISamplerOptions
 {
+    /// <summary>The factor variant's factor when the user gives none (Fast-dLLM's get_transfer_index_dynamic default).</summary>
+    public const double DefaultFactor = 1.0;
+
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.BlockLength(o => o.BlockLength, (o, v) => o with { BlockLength = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+        Opt.Cache(o => o.Cache, (o, v) => o with { Cache = v }),
+        Opt.Of("--remasking", nameof(SamplerSettings.Remasking), "which predictions a step commits: low_confidence (the most confident first) or random (a random subset)",
+            o => o.Remasking, (o, v) => o with { Remasking = v }, [LladaSamplerOptions.LowConfidence, LladaSamplerOptions.Random]),
+        Opt.Of("--threshold", nameof(SamplerSettings.Threshold), "commit the most confident prediction and every other one at least this confident",
+            o => o.Threshold, (o, v) => o with { Threshold = v }),
+        Opt.Of("--factor", nameof(SamplerSettings.Factor), "the factor variant: the n-th most confident is committed while its confidence is >= 1 - factor/(n+1)",
+            o => o.Factor, (o, v) => o with { Factor = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0 || BlockLength <= 0 || GenLength % BlockLength != 0)

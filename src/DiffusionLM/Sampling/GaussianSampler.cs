@@ -2,6 +2,7 @@ using DiffusionLM.Corruption;
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.GaussianSamplerOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -12,6 +13,17 @@ namespace DiffusionLM.Sampling;
 /// <param name="Temperature">x̂_0 = softmax(logits / temperature)·E; 1 is plain score interpolation.</param>
 public sealed record GaussianSamplerOptions(int GenLength = 128, int Steps = 128, bool Ddim = false, bool Clamp = false, double Temperature = 1.0) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Steps(o => o.Steps, (o, v) => o with { Steps = v }),
+        // The verb's greedy 0 has no continuous meaning: it keeps this record's temperature (plain score interpolation).
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v > 0 ? v : o.Temperature }),
+        Opt.Of("--clamp", nameof(SamplerSettings.Clamp), "Diffusion-LM's clamping trick: the x0 estimate snapped to the nearest token embedding at every step",
+            o => o.Clamp, (o, v) => o with { Clamp = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0) throw new DlmException($"gaussian sampler: gen length must be positive (got {GenLength})");

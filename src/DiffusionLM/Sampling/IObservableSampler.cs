@@ -40,6 +40,12 @@ public interface IObservableSampler : ISampler
     Action<SamplerObservation>? Observer { get; set; }
 }
 
+/// <summary>A sampler built from a typed options record, which it shows: what the registry bound from the user's settings.</summary>
+public interface IConfiguredSampler : ISampler
+{
+    ISamplerOptions Options { get; }
+}
+
 /// <summary>Options every sampler's typed options record has.</summary>
 public interface ISamplerOptions
 {
@@ -53,9 +59,11 @@ public interface ISamplerOptions
 /// the observer and the cache), runs the policy and returns the run's result. A sampler overrides only
 /// <see cref="Run"/> (and names itself).
 /// </summary>
-public abstract class EngineSampler<TOptions> : IObservableSampler where TOptions : ISamplerOptions
+public abstract class EngineSampler<TOptions> : IObservableSampler, IConfiguredSampler where TOptions : ISamplerOptions
 {
     public TOptions Options { get; }
+
+    ISamplerOptions IConfiguredSampler.Options => Options;
 
     /// <inheritdoc/>
     public Action<SamplerObservation>? Observer { get; set; }

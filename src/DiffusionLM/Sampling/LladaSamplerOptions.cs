@@ -1,4 +1,5 @@
 using DiffusionLM.Models;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.LladaSamplerOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -64,6 +65,26 @@ public sealed record LladaSamplerOptions(
     TopKTies Ties = TopKTies.Torch,
     CacheMode Cache = CacheMode.None) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Steps(o => o.Steps, (o, v) => o with { Steps = v }),
+        Opt.BlockLength(o => o.BlockLength, (o, v) => o with { BlockLength = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+        Opt.Cache(o => o.Cache, (o, v) => o with { Cache = v }),
+        Opt.EosId(o => o.EosId, (o, v) => o with { EosId = v }),
+        Opt.EotId(o => o.EotId, (o, v) => o with { EotId = v }),
+        Opt.Of("--remasking", nameof(SamplerSettings.Remasking), "which predictions a step commits: low_confidence (the most confident first) or random (a random subset)",
+            o => o.Remasking, (o, v) => o with { Remasking = v }, [LowConfidence, Random]),
+        Opt.Of("--cfg", nameof(SamplerSettings.CfgScale), "unsupervised classifier-free guidance scale (0: off)", o => o.CfgScale, (o, v) => o with { CfgScale = v }),
+        Opt.Of("--logits-eos-inf", nameof(SamplerSettings.LogitsEosInf), "LLaDA's logits_eos_inf: the EOS logit is -inf before sampling, so EOS is never generated",
+            o => o.LogitsEosInf, (o, v) => o with { LogitsEosInf = v }),
+        Opt.Of("--confidence-eos-eot-inf", nameof(SamplerSettings.ConfidenceEosEotInf),
+            "LLaDA's confidence_eos_eot_inf as its code behaves: positions predicting EoT (at temperature 0 also EOS) are committed last",
+            o => o.ConfidenceEosEotInf, (o, v) => o with { ConfidenceEosEotInf = v }),
+    ];
+
     public const string LowConfidence = "low_confidence";
     public const string Random = "random";
 

@@ -1,6 +1,7 @@
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.MdlmOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -10,6 +11,15 @@ namespace DiffusionLM.Sampling;
 /// <param name="TopP">nucleus_p: keep the most probable tokens whose cumulative mass is ≤ p (the top one always); 1: off.</param>
 public sealed record MdlmOptions(int GenLength = 128, int Steps = 128, double Eps = 1e-5, double TopP = 1.0) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Steps(o => o.Steps, (o, v) => o with { Steps = v }),
+        Opt.Of("--eps", nameof(SamplerSettings.Eps), "last point of the time grid linspace(1, eps, steps + 1)", o => o.Eps, (o, v) => o with { Eps = v }),
+        Opt.Of("--top-p", nameof(SamplerSettings.TopP), "nucleus filtering of p(x0): the most probable tokens holding this mass (1: off)", o => o.TopP, (o, v) => o with { TopP = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0) throw new DlmException($"MDLM sampler: gen length must be positive (got {GenLength})");

@@ -1,6 +1,7 @@
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.RemdmOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -8,12 +9,12 @@ namespace DiffusionLM.Sampling;
 /// <param name="Strategy">"cap": σ = min(η, (1 − α_s)/α_t); "rescale": σ = η·σ_max; "conf": σ_i = softmax(conf)_i·σ_max,
 /// conf = −p(token) when a position was unmasked (the least confident tokens are remasked first);
 /// "loop": MDLM until t_on, then a plateau at α = α_on with remasking rate η, then MDLM again below t_off.</param>
-/// <param name="Eta">η, the remasking rate (0.008 for cap/rescale, 0.02 for loop in the reference scripts).</param>
+/// <param name="Eta">η, the remasking rate; null: the reference scripts' default for the strategy (<see cref="DefaultEta"/>, for loop <see cref="LoopEta"/>), read as <see cref="Rate"/>.</param>
 public sealed record RemdmOptions(
     int GenLength = 128,
     int Steps = 128,
     string Strategy = RemdmOptions.Cap,
-    double Eta = 0.008,
+    double? Eta = null,
     double TOn = 0.55,
     double TOff = 0.05,
     double AlphaOn = 0.9,
@@ -21,14 +22,37 @@ public sealed record RemdmOptions(
     double TopP = 1.0) : ISamplerOptions
 {
     public const string Cap = "cap", Rescale = "rescale", Conf = "conf", Loop = "loop";
+    // Before Settable: static initialisers run in text order.
     public static readonly string[] Strategies = [Cap, Rescale, Conf, Loop];
+
+    /// <summary>η when the user gives none: ReMDM's defaults, one for loop and one for the other strategies.</summary>
+    public const double DefaultEta = 0.008, LoopEta = 0.02;
+
+    /// <summary>The remasking rate η the run uses: the given one, else the strategy's default.</summary>
+    public double Rate => Eta ?? (Strategy == Loop ? LoopEta : DefaultEta);
+
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Steps(o => o.Steps, (o, v) => o with { Steps = v }),
+        Opt.Of("--remdm-strategy", nameof(SamplerSettings.RemdmStrategy), "how the remasking probability sigma is set: cap, rescale, conf or loop",
+            o => o.Strategy, (o, v) => o with { Strategy = v }, Strategies),
+        Opt.Of("--eta", nameof(SamplerSettings.Eta), "remasking rate eta (its default depends on the strategy: loop's is larger)", o => o.Rate, (o, v) => o with { Eta = v }),
+        Opt.Of("--t-on", nameof(SamplerSettings.TOn), "loop: start of the remasking plateau", o => o.TOn, (o, v) => o with { TOn = v }),
+        Opt.Of("--t-off", nameof(SamplerSettings.TOff), "loop: end of the plateau", o => o.TOff, (o, v) => o with { TOff = v }),
+        Opt.Of("--alpha-on", nameof(SamplerSettings.AlphaOn), "loop: alpha held on the plateau", o => o.AlphaOn, (o, v) => o with { AlphaOn = v }),
+        Opt.Of("--eps", nameof(SamplerSettings.Eps), "last point of the time grid linspace(1, eps, steps + 1)", o => o.Eps, (o, v) => o with { Eps = v }),
+        Opt.Of("--top-p", nameof(SamplerSettings.TopP), "nucleus filtering of p(x0) (1: off)", o => o.TopP, (o, v) => o with { TopP = v }),
+    ];
+
 
     public void Validate()
     {
         if (GenLength <= 0) throw new DlmException($"ReMDM sampler: gen length must be positive (got {GenLength})");
         if (Steps <= 0) throw new DlmException($"ReMDM sampler: steps must be positive (got {Steps})");
         if (!Strategies.Contains(Strategy)) throw new DlmException($"ReMDM sampler: unknown strategy \"{Strategy}\" (expected {string.Join(", ", Strategies)})");
-        if (!(Eta >= 0 && Eta <= 1)) throw new DlmException($"ReMDM sampler: eta must lie in [0, 1] (got {Eta})");
+        if (!(Rate >= 0 && Rate <= 1)) throw new DlmException($"ReMDM sampler: eta must lie in [0, 1] (got {Rate})");
         if (Strategy == Loop && !(TOff > 0 && TOff < TOn && TOn < 1 && AlphaOn > 0 && AlphaOn < 1))
             throw new DlmException($"ReMDM sampler: loop needs 0 < t_off ({TOff}) < t_on ({TOn}) < 1 and 0 < alpha_on ({AlphaOn}) < 1");
         if (!(Eps > 0 && Eps < 1)) throw new DlmException($"ReMDM sampler: eps must lie in (0, 1) (got {Eps})");
@@ -108,7 +132,7 @@ public sealed class RemdmSampler(RemdmOptions? options = null) : EngineSampler<R
             else
             {
                 // The plateau: α stays α_on, tokens are remasked at rate η and redrawn.
-                double a = o.AlphaOn, sg = o.Eta;
+                double a = o.AlphaOn, sg = o.Rate;
                 var keep = px0 * (1 - sg);
                 keep = keep.index_fill(-1, maskCol, sg);
                 var fill = px0 * ((a - (1 - sg) * a) / (1 - a));
@@ -123,9 +147,9 @@ public sealed class RemdmSampler(RemdmOptions? options = null) : EngineSampler<R
         double sigmaMax = alphaT > 0 ? Math.Min(1, (1 - alphaS) / alphaT) : 1;
         Tensor sigma; // [B, L, 1]
         if (o.Strategy == RemdmOptions.Cap)
-            sigma = torch.full(new long[] { 1, 1, 1 }, alphaT > 0 ? Math.Min(o.Eta, (1 - alphaS) / alphaT) : o.Eta, dtype: ScalarType.Float64);
+            sigma = torch.full(new long[] { 1, 1, 1 }, alphaT > 0 ? Math.Min(o.Rate, (1 - alphaS) / alphaT) : o.Rate, dtype: ScalarType.Float64);
         else if (o.Strategy == RemdmOptions.Rescale)
-            sigma = torch.full(new long[] { 1, 1, 1 }, o.Eta * sigmaMax, dtype: ScalarType.Float64);
+            sigma = torch.full(new long[] { 1, 1, 1 }, o.Rate * sigmaMax, dtype: ScalarType.Float64);
         else
         {
             // softmax over positions of the running confidence; masked (and prompt) positions get 0. A row

@@ -1,129 +1,92 @@
 namespace DiffusionLM.Sampling;
 
-/// <summary>The settings every sampler understands; a sampler ignores what it has no use for.</summary>
-public sealed record SamplerSettings(
-    int GenLength = 128,
-    int Steps = 128,
-    int? BlockLength = null,
-    double Temperature = 0.0,
-    string Remasking = LladaSamplerOptions.LowConfidence,
-    double CfgScale = 0.0,
-    bool LogitsEosInf = false,
-    bool ConfidenceEosEotInf = false,
-    int? EosId = null,
-    int? EotId = null)
-{
-    public int Block => BlockLength ?? GenLength;
-
-    /// <summary>Fast-dLLM's block cache for the samplers that decode block by block (<see cref="SamplerRegistry.Entry.Cacheable"/>).</summary>
-    public CacheMode Cache { get; init; }
-    /// <summary>eb / uniform_eb: the entropy budget γ in nats (null: the options' default).</summary>
-    public double? Gamma { get; init; }
-
-    // Settings of the other anchors' samplers; null means the sampler's own default.
-    /// <summary>Fast-dLLM and dependency_aware confidence threshold.</summary>
-    public double? Threshold { get; init; }
-    /// <summary>Fast-dLLM's factor variant.</summary>
-    public double? Factor { get; init; }
-    /// <summary>Dream's unmasking order: origin, maskgit_plus, topk_margin, entropy.</summary>
-    public string? Alg { get; init; }
-    public double? AlgTemp { get; init; }
-    public double? TopP { get; init; }
-    public int? TopK { get; init; }
-    /// <summary>Last time point of Dream/MDLM/ReMDM time grids.</summary>
-    public double? Eps { get; init; }
-    /// <summary>ReMDM: cap, rescale, conf, loop; and its η, t_on, t_off, α_on.</summary>
-    public string? RemdmStrategy { get; init; }
-    public double? Eta { get; init; }
-    public double? TOn { get; init; }
-    public double? TOff { get; init; }
-    public double? AlphaOn { get; init; }
-    /// <summary>dependency_aware: tokens probed per position (0: no probe), positions probed per call,
-    /// most independent anchors per step (0: no limit).</summary>
-    public int? Candidates { get; init; }
-    public int? Probes { get; init; }
-    public int? AnchorsPerStep { get; init; }
-    /// <summary>gaussian samplers: Diffusion-LM's clamping, x̂_0 snapped to the nearest token embedding at every step.</summary>
-    public bool Clamp { get; init; }
-}
-
-/// <summary>Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments.</summary>
+/// <summary>
+/// Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments. An entry is an options record (its
+/// basis: the record's defaults, with what the name fixes, e.g. random remasking) and the options the user may set on
+/// it; <see cref="Create"/> writes the user's <see cref="SamplerSettings"/> into the basis, so every default is the
+/// record's and stated there once. Help text (<see cref="SamplerHelp"/>) is generated from the same entries.
+/// </summary>
 public static class SamplerRegistry
 {
     /// <param name="Family">the kind of model the sampler decodes: a diffusion process ("masked", "uniform", "gaussian",
     /// as ModelConfig's "process") or "causal" for the left-to-right decoder of causal models.</param>
-    /// <param name="Cacheable">decodes block by block and honours <see cref="SamplerSettings.Cache"/>.</param>
-    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, string Family = "masked", bool Cacheable = false)
+    /// <param name="Basis">the options record the user's settings are written into: its defaults, and what the name fixes.</param>
+    /// <param name="Options">what the user may set (the record's <c>Settable</c> less what the name fixes), shared ones included.</param>
+    /// <param name="Generic">the entry picks its variant from an option (--remasking, --alg, --remdm-strategy) and each variant
+    /// is registered on its own: instruments that cover every sampler skip it, as it would measure a variant twice.</param>
+    /// <param name="Remasks">the sampler may take back a committed token (ReMDM's remasking), so a prefix is not final while it runs.</param>
+    public sealed record Entry(string Name, string Description, string Family, ISamplerOptions Basis, IReadOnlyList<SamplerOption> Options,
+        Func<ISamplerOptions, ISampler> Build, bool Generic = false, bool Remasks = false)
     {
         public bool Masked => Family == "masked";
+
+        /// <summary>Decodes block by block and honours <see cref="SamplerSettings.Cache"/>: it has the --cache option.</summary>
+        public bool Cacheable => Options.Any(o => o.Setting == nameof(SamplerSettings.Cache));
+
+        /// <summary>Takes --block-length: decodes semi-autoregressive blocks left to right.</summary>
+        public bool Blocks => Options.Any(o => o.Setting == nameof(SamplerSettings.BlockLength));
+
+        /// <summary>The sampler's own options (not the run's shape), as help lists them.</summary>
+        public IEnumerable<SamplerOption> OwnOptions => Options.Where(o => !o.Shared);
+
+        /// <summary>
+        /// The option that sets how many tokens a step commits, what a study sweeps from one token per step to all at once:
+        /// an adaptive sampler's threshold, factor or entropy budget, else the step count; null for neither.
+        /// </summary>
+        public SamplerOption? Pace => Options.FirstOrDefault(o => o.Setting is nameof(SamplerSettings.Threshold) or nameof(SamplerSettings.Factor) or nameof(SamplerSettings.Gamma))
+            ?? Options.FirstOrDefault(o => o.Setting == nameof(SamplerSettings.Steps));
+
+        public SamplerOption? Option(string flag) => Options.FirstOrDefault(o => o.Flag == flag);
+
+        /// <summary>The options record of a run: the basis with every value the user gave written in.</summary>
+        public ISamplerOptions Bind(SamplerSettings settings) => Options.Aggregate(Basis, (o, option) => option.Bind(o, settings));
+
+        public ISampler Create(SamplerSettings settings) => Build(Bind(settings));
     }
 
-    // The options' own defaults, so that each is stated once (in its options record).
-    static readonly FastDllmOptions FastDllmDefaults = new();
-    static readonly DependencyAwareOptions DependencyDefaults = new();
-    static readonly MdlmOptions MdlmDefaults = new();
-    static readonly DreamOptions DreamDefaults = new();
-    static readonly EntropyBoundOptions EbDefaults = new();
-    static readonly UniformEntropyBoundOptions UniformEbDefaults = new();
+    static Entry Of<T>(string name, string description, T basis, IReadOnlyList<SamplerOption> settable, Func<T, ISampler> build,
+        string family = "masked", string[]? fix = null, bool generic = false, bool remasks = false) where T : ISamplerOptions =>
+        new(name, description, family, basis, settable.Where(o => fix is null || !fix.Contains(o.Flag)).ToList(), o => build((T)o), generic, remasks);
+
+    static readonly string[] FixRemasking = ["--remasking"];
 
     static readonly List<Entry> Entries =
     [
-        new("llada", "LLaDA's reference generate(): blocks, --remasking low_confidence|random, --cache",
-            s => new LladaSampler(Llada(s, s.Remasking)), Cacheable: true),
-        new("low_confidence", "LLaDA's sampler with low-confidence remasking",
-            s => new LladaSampler(Llada(s, LladaSamplerOptions.LowConfidence)), Cacheable: true),
-        new("random", "LLaDA's sampler with random remasking",
-            s => new LladaSampler(Llada(s, LladaSamplerOptions.Random)), Cacheable: true),
-        new("fast_dllm_threshold", $"Fast-dLLM: commit the top-1 and every prediction with confidence >= --threshold ({FastDllmDefaults.Threshold})",
-            s => new FastDllmSampler(FastDllm(s, null)), Cacheable: true),
-        new("fast_dllm_factor", "Fast-dLLM's factor variant: the n-th most confident is committed while >= 1 - factor/(n+1) (--factor 1)",
-            s => new FastDllmSampler(FastDllm(s, s.Factor ?? 1.0)), Cacheable: true),
-        new("eb", $"EB-Sampler: commit the lowest-entropy predictions of the block while their summed entropy minus the largest is <= --gamma ({EbDefaults.Gamma} nats)",
-            s => new EntropyBoundSampler(new EntropyBoundOptions(s.GenLength, s.Block, s.Temperature, s.Gamma ?? EbDefaults.Gamma, s.Cache)), Cacheable: true),
-        new("dream", $"Dream's diffusion_generate with --alg origin|maskgit_plus|topk_margin|entropy (default {DreamDefaults.Alg}), --alg-temp, --top-p, --top-k",
-            s => new DreamSampler(Dream(s, s.Alg ?? DreamDefaults.Alg))),
-        .. DreamOptions.Algs.Select(alg => new Entry("dream_" + alg, $"Dream's sampler with alg={alg}", s => new DreamSampler(Dream(s, alg)))),
-        new("mdlm", "MDLM's cached ancestral sampler (no network call when a step changed nothing), --top-p",
-            s => new MdlmSampler(new MdlmOptions(s.GenLength, s.Steps, s.Eps ?? MdlmDefaults.Eps, s.TopP ?? MdlmDefaults.TopP))),
-        new("remdm", "ReMDM remasking, --remdm-strategy cap|rescale|conf|loop, --eta, --t-on, --t-off, --alpha-on",
-            s => new RemdmSampler(Remdm(s, s.RemdmStrategy ?? RemdmOptions.Cap))),
-        .. RemdmOptions.Strategies.Select(st => new Entry("remdm_" + st, $"ReMDM with strategy {st}", s => new RemdmSampler(Remdm(s, st)))),
-        new("dependency_aware", "parallel decoding that measures dependence by probing tokens in the same call and draws side by side only independent positions and what they determine (--threshold, --candidates, --probes, --anchors-per-step)",
-            s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? DependencyDefaults.Threshold,
-                s.Candidates ?? DependencyDefaults.Candidates, s.Probes ?? DependencyDefaults.Probes, s.AnchorsPerStep ?? DependencyDefaults.AnchorsPerStep))),
-        new("uniform_ancestral", "ancestral sampling for uniform-diffusion models: every token redrawn from p(x_s | x_t) at every step, --steps, --temperature",
-            s => new UniformSampler(new UniformSamplerOptions(s.GenLength, s.Steps, s.Temperature)), Family: "uniform"),
-        new("uniform_eb", $"entropy-bounded sampling for uniform-diffusion models: a uniform-noise canvas, the lowest-entropy positions frozen while their summed entropy minus the largest is <= --gamma ({UniformEbDefaults.Gamma} nats), the rest renoised; --temperature",
-            s => new UniformEntropyBoundSampler(new UniformEntropyBoundOptions(s.GenLength, s.Temperature, s.Gamma ?? UniformEbDefaults.Gamma)), Family: "uniform"),
-        new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
-            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Family: "causal"),
-        new("gaussian_ddpm", "continuous diffusion on embeddings: DDPM ancestral steps from N(0, σ_max²), x̂0 by score interpolation, self-conditioned; --clamp, --temperature (0 means 1)",
-            s => new GaussianSampler(Gaussian(s, ddim: false)), Family: "gaussian"),
-        new("gaussian_ddim", "continuous diffusion on embeddings: DDIM's deterministic steps (η = 0); --clamp, --temperature (0 means 1)",
-            s => new GaussianSampler(Gaussian(s, ddim: true)), Family: "gaussian"),
+        Of("llada", "LLaDA's reference generate(): semi-autoregressive blocks, low-confidence or random remasking",
+            new LladaSamplerOptions(), LladaSamplerOptions.Settable, o => new LladaSampler(o), generic: true),
+        Of("low_confidence", "LLaDA's sampler with low-confidence remasking",
+            new LladaSamplerOptions() with { Remasking = LladaSamplerOptions.LowConfidence }, LladaSamplerOptions.Settable, o => new LladaSampler(o), fix: FixRemasking),
+        Of("random", "LLaDA's sampler with random remasking",
+            new LladaSamplerOptions() with { Remasking = LladaSamplerOptions.Random }, LladaSamplerOptions.Settable, o => new LladaSampler(o), fix: FixRemasking),
+        Of("fast_dllm_threshold", "Fast-dLLM: each step commits the top-1 and every prediction at least --threshold confident",
+            new FastDllmOptions(), FastDllmOptions.Settable, o => new FastDllmSampler(o), fix: ["--factor"]),
+        Of("fast_dllm_factor", "Fast-dLLM's factor variant: the n-th most confident is committed while >= 1 - factor/(n+1)",
+            new FastDllmOptions() with { Factor = FastDllmOptions.DefaultFactor }, FastDllmOptions.Settable, o => new FastDllmSampler(o), fix: ["--threshold"]),
+        Of("eb", "EB-Sampler: commit the lowest-entropy predictions of the block while their summed entropy minus the largest is <= --gamma",
+            new EntropyBoundOptions(), EntropyBoundOptions.Settable, o => new EntropyBoundSampler(o)),
+        Of("dream", "Dream's diffusion_generate, its unmasking order chosen by --alg",
+            new DreamOptions(), DreamOptions.Settable, o => new DreamSampler(o), generic: true),
+        .. DreamOptions.Algs.Select(alg => Of("dream_" + alg, $"Dream's sampler with alg={alg}",
+            new DreamOptions() with { Alg = alg }, DreamOptions.Settable, o => new DreamSampler(o), fix: ["--alg"])),
+        Of("mdlm", "MDLM's cached ancestral sampler (no network call when a step changed nothing)",
+            new MdlmOptions(), MdlmOptions.Settable, o => new MdlmSampler(o)),
+        Of("remdm", "ReMDM: MDLM's step with remasking of committed tokens, its schedule chosen by --remdm-strategy",
+            new RemdmOptions(), RemdmOptions.Settable, o => new RemdmSampler(o), generic: true, remasks: true),
+        .. RemdmOptions.Strategies.Select(st => Of("remdm_" + st, $"ReMDM with strategy {st}",
+            new RemdmOptions() with { Strategy = st }, RemdmOptions.Settable, o => new RemdmSampler(o), fix: ["--remdm-strategy"], remasks: true)),
+        Of("dependency_aware", "parallel decoding that measures dependence by probing tokens in the same call and draws side by side only independent positions and what they determine",
+            new DependencyAwareOptions(), DependencyAwareOptions.Settable, o => new DependencyAwareSampler(o)),
+        Of("uniform_ancestral", "ancestral sampling for uniform-diffusion models: every token redrawn from p(x_s | x_t) at every step",
+            new UniformSamplerOptions(), UniformSamplerOptions.Settable, o => new UniformSampler(o), family: "uniform"),
+        Of("uniform_eb", "entropy-bounded sampling for uniform-diffusion models: a uniform-noise canvas, the lowest-entropy positions frozen within --gamma, the rest renoised",
+            new UniformEntropyBoundOptions(), UniformEntropyBoundOptions.Settable, o => new UniformEntropyBoundSampler(o), family: "uniform"),
+        Of("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true)",
+            new AutoregressiveOptions(), AutoregressiveOptions.Settable, o => new AutoregressiveSampler(o), family: "causal"),
+        Of("gaussian_ddpm", "continuous diffusion on embeddings: DDPM ancestral steps from N(0, sigma_max^2), x0 by score interpolation, self-conditioned (--temperature 0 means 1)",
+            new GaussianSamplerOptions() with { Ddim = false }, GaussianSamplerOptions.Settable, o => new GaussianSampler(o), family: "gaussian"),
+        Of("gaussian_ddim", "continuous diffusion on embeddings: DDIM's deterministic steps (eta = 0) (--temperature 0 means 1)",
+            new GaussianSamplerOptions() with { Ddim = true }, GaussianSamplerOptions.Settable, o => new GaussianSampler(o), family: "gaussian"),
     ];
-
-    /// <summary>--temperature 0 (the CLI's greedy default) has no continuous meaning: it is plain score interpolation, τ = 1.</summary>
-    static GaussianSamplerOptions Gaussian(SamplerSettings s, bool ddim) =>
-        new(s.GenLength, s.Steps, ddim, s.Clamp, s.Temperature > 0 ? s.Temperature : 1.0);
-
-    static FastDllmOptions FastDllm(SamplerSettings s, double? factor) =>
-        new(GenLength: s.GenLength, BlockLength: s.Block, Temperature: s.Temperature, Remasking: s.Remasking, Threshold: s.Threshold ?? FastDllmDefaults.Threshold,
-            Factor: factor, Cache: s.Cache);
-
-    static DreamOptions Dream(SamplerSettings s, string alg) =>
-        new(GenLength: s.GenLength, Steps: s.Steps, Alg: alg, AlgTemp: s.AlgTemp, Temperature: s.Temperature, TopP: s.TopP, TopK: s.TopK, Eps: s.Eps ?? DreamDefaults.Eps);
-
-    static RemdmOptions Remdm(SamplerSettings s, string strategy)
-    {
-        var d = new RemdmOptions();
-        return new(s.GenLength, s.Steps, strategy, s.Eta ?? (strategy == RemdmOptions.Loop ? 0.02 : d.Eta), s.TOn ?? d.TOn, s.TOff ?? d.TOff,
-            s.AlphaOn ?? d.AlphaOn, s.Eps ?? d.Eps, s.TopP ?? d.TopP);
-    }
-
-    static LladaSamplerOptions Llada(SamplerSettings s, string remasking) =>
-        new(GenLength: s.GenLength, Steps: s.Steps, BlockLength: s.Block, Temperature: s.Temperature, Remasking: remasking, CfgScale: s.CfgScale,
-            LogitsEosInf: s.LogitsEosInf, ConfidenceEosEotInf: s.ConfidenceEosEotInf, EosId: s.EosId, EotId: s.EotId, Cache: s.Cache);
 
     public static IReadOnlyList<Entry> All => Entries;
 

@@ -1,6 +1,7 @@
 using DiffusionLM.Corruption;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.UniformEntropyBoundOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -10,6 +11,15 @@ namespace DiffusionLM.Sampling;
 /// <param name="Temperature">0: frozen tokens are the argmax; otherwise drawn from softmax(logits / T).</param>
 public sealed record UniformEntropyBoundOptions(int GenLength = 128, double Temperature = 0.0, double Gamma = 0.1) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+        Opt.Of("--gamma", nameof(SamplerSettings.Gamma), "entropy budget in nats per step: the lowest-entropy positions are frozen while their summed entropy minus the largest is <= gamma, the rest renoised",
+            o => o.Gamma, (o, v) => o with { Gamma = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0) throw new DlmException($"uniform EB sampler: gen length must be positive (got {GenLength})");

@@ -2,6 +2,7 @@ using DiffusionLM.Corruption;
 using DiffusionLM.Models;
 using TorchSharp;
 using static TorchSharp.torch;
+using Opt = DiffusionLM.Sampling.OptionsOf<DiffusionLM.Sampling.UniformSamplerOptions>;
 
 namespace DiffusionLM.Sampling;
 
@@ -11,6 +12,14 @@ namespace DiffusionLM.Sampling;
 /// of p_θ(x_0 | x_t); T &gt; 0: the logits are divided by T at every step and the last step samples.</param>
 public sealed record UniformSamplerOptions(int GenLength = 128, int Steps = 128, double Temperature = 0.0) : ISamplerOptions
 {
+    /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
+    public static IReadOnlyList<SamplerOption> Settable { get; } =
+    [
+        Opt.GenLength(o => o.GenLength, (o, v) => o with { GenLength = v }),
+        Opt.Steps(o => o.Steps, (o, v) => o with { Steps = v }),
+        Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
+    ];
+
     public void Validate()
     {
         if (GenLength <= 0) throw new DlmException($"uniform sampler: gen length must be positive (got {GenLength})");

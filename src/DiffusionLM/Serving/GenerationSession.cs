@@ -161,13 +161,13 @@ public sealed class GenerationSession : IDisposable
         return Answer(prefix, chat);
     }
 
-    /// <summary>Whether a sampler's commits are final (masked samplers but ReMDM), so text may stream as its prefix grows.
+    /// <summary>Whether a sampler's commits are final (masked samplers that do not remask), so text may stream as its prefix grows.
     /// Samplers that revise tokens (ReMDM, uniform, gaussian) stream their text once, at the end.</summary>
     public bool CommitsAreFinal(GenerationSettings settings)
     {
         var name = settings.SamplerFor(Config);
         var entry = SamplerRegistry.All.FirstOrDefault(e => e.Name == name);
-        return entry is { Masked: true } && !name.StartsWith("remdm", StringComparison.Ordinal) && !Config.Causal;
+        return entry is { Masked: true, Remasks: false } && !Config.Causal;
     }
 
     /// <summary>The information-decay probe of one prompt: the <paramref name="topK"/> most probable tokens at each of

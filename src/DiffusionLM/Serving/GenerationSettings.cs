@@ -18,7 +18,8 @@ public sealed record GenerationSettings
     public int? Steps { get; init; }
     public int? BlockLength { get; init; }
     public double Temperature { get; init; }
-    public string Remasking { get; init; } = LladaSamplerOptions.LowConfidence;
+    /// <summary>LLaDA's and Fast-dLLM's remasking; the default is the LLaDA options record's.</summary>
+    public string Remasking { get; init; } = new LladaSamplerOptions().Remasking;
     /// <summary>fast_dllm_threshold and dependency_aware; null: the sampler's 0.9.</summary>
     public double? Threshold { get; init; }
     public double CfgScale { get; init; }

@@ -44,6 +44,7 @@ public class NaturalTextStudyTests
         Assert.Equal(2, judge.Seen.Count);
         Assert.All(judge.Seen, t => Assert.Equal("dddddddd", t));
         Assert.Equal(1.0, p.DuplicateRate);
+        Assert.Equal(4.0, p.CommittingSteps);
         Assert.Equal(4.0, p.Nfe);
         Assert.Equal(2.0, p.TokensPerStep);
         Assert.Equal(Math.Exp(0.8), p.GenPpl!.Value, 9);
@@ -56,7 +57,9 @@ public class NaturalTextStudyTests
         var setting = new TrapSetting("fast_dllm_threshold", "fast_dllm_threshold", new SamplerSettings(Temperature: 1.0) { Threshold = 0.9 });
         var p = NaturalTextStudy.Measure(null, loaded, setting, [[1, 2]], genLength: 6, seed: 3);
         Assert.Null(p.GenPpl);
-        Assert.InRange(p.Nfe, 1, 6);
+        Assert.InRange(p.CommittingSteps, 1, 6);
+        // NFE counts forward calls, committing steps only the calls after which something was committed.
+        Assert.InRange(p.Nfe, p.CommittingSteps, 6);
     }
 
     [Fact]

@@ -49,8 +49,8 @@ public class TrapExperimentTests
         var dep = Measure("dependency_aware", new SamplerSettings(GenLength: 3, Temperature: 1.0) { Threshold = 0.9 });
         Assert.Equal(0, fast.Invalid);
         Assert.Equal(0, dep.Invalid);
-        Assert.Equal(2.0, fast.Nfe, 9);
-        Assert.Equal(2.0, dep.Nfe, 9);
+        Assert.Equal(2.0, fast.CommittingSteps, 9);
+        Assert.Equal(2.0, dep.CommittingSteps, 9);
     }
 
     /// <summary>
@@ -62,12 +62,31 @@ public class TrapExperimentTests
     [Fact]
     public void DependencyAwareProbesWhereItsFallbackDoesNot()
     {
-        static void AssertProbes(TrapPoint p) => Assert.True(p.RowsPerSample > p.Nfe, $"{p.Sampler}: {p.RowsPerSample} rows per sample, NFE {p.Nfe}");
+        static void AssertProbes(TrapPoint p) => Assert.True(p.RowsPerSample > p.CommittingSteps, $"{p.Sampler}: {p.RowsPerSample} rows per sample, {p.CommittingSteps} steps");
         var s = new SamplerSettings(GenLength: 3, Temperature: 1.0) { Threshold = 0.9 };
         AssertProbes(Measure("dependency_aware", s));
         var fallback = Measure("dependency_aware", s with { Candidates = 0 });
         Assert.Equal(0, fallback.Invalid);
         Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => AssertProbes(fallback));
         Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => AssertProbes(Measure("fast_dllm_threshold", s)));
+    }
+
+    /// <summary>
+    /// The sweep is the registry's: every masked sampler but the generic entries (each variant once), every setting runs
+    /// (a short run of each on the exact denoiser), and a sample's committing steps never exceed the batch's forward calls.
+    /// </summary>
+    [Fact]
+    public void TheQuickSweepCoversEveryMaskedSamplerOnceAndEverySettingRuns()
+    {
+        var sweep = TrapExperiment.Sweep(Paper.Length, quick: true);
+        var expected = SamplerRegistry.OfFamily("masked").Where(e => !e.Generic).Select(e => e.Name).ToHashSet();
+        Assert.Equal(expected, sweep.Select(s => s.Sampler).ToHashSet());
+        Assert.DoesNotContain(sweep, s => SamplerRegistry.Find(s.Sampler).Generic);
+        foreach (var setting in sweep)
+        {
+            var pt = Measure(setting.Sampler, setting.Settings, samples: 8);
+            Assert.InRange(pt.CommittingSteps, 1, pt.BatchNfe);
+            Assert.StartsWith(SamplerRegistry.Find(setting.Sampler).Pace!.Flag.TrimStart('-') + "=", TrapExperiment.Describe(setting));
+        }
     }
 }

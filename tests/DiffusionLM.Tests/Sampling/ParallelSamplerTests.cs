@@ -10,7 +10,11 @@ public class ParallelSamplerTests
     static readonly long[][] Prompts = [[1, 2, 3, 4], [5, 6, 7, 8]];
     const int Gen = 8;
 
-    static SamplerSettings Settings(string name) => new(GenLength: Gen, Steps: name.StartsWith("remdm") ? 2 * Gen : Gen, BlockLength: name is "llada" or "low_confidence" or "random" or "fast_dllm_threshold" or "fast_dllm_factor" or "dependency_aware" or "eb" ? 4 : null, Temperature: 1.0);
+    static SamplerSettings Settings(string name)
+    {
+        var e = SamplerRegistry.Find(name);
+        return new(GenLength: Gen, Steps: e.Remasks ? 2 * Gen : Gen, BlockLength: e.Blocks ? 4 : null, Temperature: 1.0);
+    }
 
     /// <summary>The most network calls a run of the sampler may make with <see cref="Settings"/>.</summary>
     static int Budget(string name) => name switch

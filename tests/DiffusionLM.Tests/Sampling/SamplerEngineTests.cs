@@ -37,7 +37,7 @@ public class SamplerEngineTests
     }
 
     static SamplerSettings Settings(SamplerRegistry.Entry e, double temperature) =>
-        new(GenLength: Gen, Steps: e.Name.StartsWith("remdm") ? 2 * Gen : Gen, BlockLength: e.Cacheable || e.Name == "dependency_aware" ? 4 : null,
+        new(GenLength: Gen, Steps: e.Remasks ? 2 * Gen : Gen, BlockLength: e.Blocks ? 4 : null,
             Temperature: temperature);
 
     public static TheoryData<string> All()

@@ -17,9 +17,12 @@ public class SamplerMutationTests
     static readonly long[] A = [1, 2, 3, 4], B = [5, 6, 7, 8], C = [8, 3, 3, 1];
     const int Gen = 8;
 
-    static SamplerSettings Settings(string name, double temperature) => new(GenLength: Gen, Steps: name.StartsWith("remdm") ? 2 * Gen : Gen,
-        BlockLength: name is "llada" or "low_confidence" or "random" or "fast_dllm_threshold" or "fast_dllm_factor" or "dependency_aware" ? 4 : null,
-        Temperature: temperature);
+    // Remasking samplers get more steps than tokens, so that there is something to remask; block decoders two blocks.
+    static SamplerSettings Settings(string name, double temperature)
+    {
+        var e = SamplerRegistry.Find(name);
+        return new(GenLength: Gen, Steps: e.Remasks ? 2 * Gen : Gen, BlockLength: e.Blocks ? 4 : null, Temperature: temperature);
+    }
 
     /// <summary>The masked samplers that are deterministic at temperature 0 (the others draw positions or tokens at random).</summary>
     public static TheoryData<string> Greedy() => new() { "llada", "low_confidence", "fast_dllm_threshold", "fast_dllm_factor",

@@ -9,8 +9,10 @@ namespace DiffusionLM.Analysis.Trap;
 /// <summary>Quality of one sampler setting on natural text.</summary>
 /// <param name="GenPpl">the judge's generative perplexity of the completions.</param>
 /// <param name="DuplicateRate">fraction of adjacent token pairs that repeat a token ("brain brain").</param>
-/// <param name="Nfe">network calls per prompt (mean over prompts of the steps that committed to it).</param>
-public sealed record NaturalPoint(string Sampler, string Curve, double TokensPerStep, double Nfe, double? GenPpl, double? NllPerToken,
+/// <param name="CommittingSteps">mean over prompts of the steps that committed something (the cost the trap study
+/// counts, <see cref="TrapPoint.CommittingSteps"/>); <paramref name="TokensPerStep"/> = gen length / CommittingSteps.</param>
+/// <param name="Nfe">network calls (forward calls of the denoiser) per prompt: each prompt runs alone, so this is the run's NFE.</param>
+public sealed record NaturalPoint(string Sampler, string Curve, double TokensPerStep, double CommittingSteps, double Nfe, double? GenPpl, double? NllPerToken,
     double DuplicateRate, int Texts, string Example);
 
 /// <summary>Average pointwise mutual information between masked positions at distance d.</summary>
@@ -30,13 +32,14 @@ public static class NaturalTextStudy
         var sampler = SamplerRegistry.Create(setting.Sampler, setting.Settings with { GenLength = genLength });
         using var g = new Generator(seed);
         var texts = new List<string>();
-        double rowSteps = 0;
+        double rowSteps = 0, calls = 0;
         long pairs = 0, dups = 0;
         // One prompt at a time: prompts differ in length and each row's cost is its own.
         foreach (var prompt in prompts)
         {
             var r = sampler.Generate(model, [prompt], g);
             rowSteps += r.Trace.Count(s => s.Commits.Count > 0);
+            calls += r.Nfe;
             var completion = r.Completions[0];
             int end = Array.IndexOf(completion, (long)model.Config.EosTokenId);
             var visible = end < 0 ? completion : completion[..end];
@@ -45,8 +48,8 @@ public static class NaturalTextStudy
         }
         // Without a judge the quality columns stay empty (null in JSON); the cost and duplicates are still measured.
         var score = judge?.Score(texts);
-        double nfe = rowSteps / prompts.Count;
-        return new NaturalPoint(setting.Sampler, setting.Curve, genLength / nfe, nfe, score?.GenPpl, score?.NllPerToken,
+        double committing = rowSteps / prompts.Count;
+        return new NaturalPoint(setting.Sampler, setting.Curve, genLength / committing, committing, calls / prompts.Count, score?.GenPpl, score?.NllPerToken,
             pairs == 0 ? 0 : (double)dups / pairs, texts.Count, texts.FirstOrDefault() ?? "");
     }
 

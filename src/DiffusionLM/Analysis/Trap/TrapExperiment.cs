@@ -10,13 +10,14 @@ public sealed record TrapSetting(string Sampler, string Curve, SamplerSettings S
 
 /// <summary>
 /// One measured point: over <paramref name="Samples"/> draws, the fraction outside the support, and the cost:
-/// <paramref name="Nfe"/> = mean over samples of the steps that committed something to that sample (what the
-/// sample would cost alone: a batched run calls the network until its slowest row is done),
-/// <paramref name="TokensPerStep"/> = length / Nfe, the batched run's network calls, and the compute:
+/// <paramref name="CommittingSteps"/> = mean over samples of the steps that committed something to that sample (what
+/// the sample would cost alone, one network call per step; not the NFE of the batched run, which calls the network until
+/// its slowest row is done: that is <paramref name="BatchNfe"/>, forward calls of the largest batch),
+/// <paramref name="TokensPerStep"/> = length / CommittingSteps, and the compute:
 /// <paramref name="RowsPerSample"/> = sequences the network evaluated per sample (the batched calls; more than
 /// the calls for dependency_aware, whose calls carry probe copies).
 /// </summary>
-public sealed record TrapPoint(string Sampler, string Curve, double TokensPerStep, double TrapRate, double Nfe,
+public sealed record TrapPoint(string Sampler, string Curve, double TokensPerStep, double TrapRate, double CommittingSteps,
     int Samples, int Invalid, int BatchNfe, string Example, double RowsPerSample);
 
 /// <summary>The exact product-of-marginals prediction for a model: one call on bos + all masks.</summary>
@@ -88,40 +89,65 @@ public static class TrapExperiment
                 }
             }
         }
-        double nfe = rowSteps / samples;
-        return new TrapPoint(setting.Sampler, setting.Curve, language.Length / nfe, (double)invalid / samples, nfe, samples, invalid, batchNfe,
+        double committing = rowSteps / samples;
+        return new TrapPoint(setting.Sampler, setting.Curve, language.Length / committing, (double)invalid / samples, committing, samples, invalid, batchNfe,
             example, rowsEvaluated / samples);
     }
 
+    /// <summary>The one-token-per-step baseline the parallel samplers are compared with (LLaDA's low-confidence remasking).</summary>
+    public const string Baseline = "low_confidence";
+
     /// <summary>
-    /// The sweep: for each sampler, settings from one token per step to the whole sentence in one step.
-    /// <paramref name="quick"/> keeps the two ends (one and many tokens per step).
+    /// The samplers of the study: every masked sampler of the registry that has a pace (<see cref="SamplerRegistry.Entry.Pace"/>),
+    /// each variant once (a generic entry, e.g. llada, would measure one of its variants a second time).
+    /// </summary>
+    public static IEnumerable<SamplerRegistry.Entry> Samplers() =>
+        SamplerRegistry.OfFamily("masked").Where(e => !e.Generic && e.Pace is not null);
+
+    /// <summary>Whether a sampler chooses per step how many tokens to commit (a threshold, factor or entropy budget) rather than by its step count.</summary>
+    public static bool Adaptive(string sampler) => SamplerRegistry.Find(sampler).Pace is { Setting: not nameof(SamplerSettings.Steps) };
+
+    /// <summary>
+    /// The sweep: for each sampler of <see cref="Samplers"/>, settings of its pace from one token per step to the whole
+    /// sentence in one step. <paramref name="quick"/> keeps the two ends (one and many tokens per step).
     /// </summary>
     public static List<TrapSetting> Sweep(int length, bool quick, double temperature = 1.0)
     {
         var s0 = new SamplerSettings(GenLength: length, Steps: length, Temperature: temperature);
         int[] steps = quick ? [length, 1] : Enumerable.Range(1, length).Reverse().ToArray();
-        double[] thresholds = quick ? [0.9, 0.0] : [0.999, 0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.0];
+        // A sampler that remasks needs more steps than tokens to show it; from four steps per token to one step in all.
+        int[] remaskingSteps = quick ? [2 * length, length] : [4 * length, 2 * length, length, Math.Max(1, length / 2), 1];
+        // Extra thresholds between 0.4 and 0.2 fill the committing-step range where the threshold rule jumps from one
+        // token per step to several (its all-mask confidences lie there), for comparisons at equal cost.
+        double[] thresholds = quick ? [0.9, 0.0] : [0.999, 0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.36, 0.33, 0.3, 0.27, 0.25, 0.2, 0.0];
         double[] factors = quick ? [0.5, 16] : [0.1, 0.25, 0.5, 1, 2, 4, 8, 16];
-        var list = new List<TrapSetting>();
-        foreach (var name in new[] { "low_confidence", "random", "dream_origin", "dream_maskgit_plus", "dream_topk_margin", "dream_entropy", "mdlm" })
-            foreach (int st in steps) list.Add(new(name, name, s0 with { Steps = st }));
-        foreach (int st in quick ? [2 * length, length] : new[] { 4 * length, 2 * length, length, Math.Max(1, length / 2), 1 })
-            list.Add(new("remdm_cap", "remdm_cap", s0 with { Steps = st, Eta = 0.05 }));
-        // Extra thresholds between 0.4 and 0.2 fill the NFE range where the threshold sampler jumps from one
-        // token per step to several (its all-mask confidences lie there), for comparisons at equal NFE.
-        double[] fine = quick ? [] : [0.36, 0.33, 0.3, 0.27, 0.25];
-        foreach (double t in thresholds.Concat(fine).Distinct().OrderDescending())
-            list.Add(new("fast_dllm_threshold", "fast_dllm_threshold", s0 with { Threshold = t }));
-        foreach (double f in factors) list.Add(new("fast_dllm_factor", "fast_dllm_factor", s0 with { Factor = f }));
-        foreach (double t in thresholds) list.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = t }));
         // EB-Sampler's entropy budget, from one token per step (γ = 0) to the whole sentence at once.
         double[] gammas = quick ? [0.0, 1.0] : [0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 100.0];
-        foreach (double gm in gammas) list.Add(new("eb", "eb", s0 with { Gamma = gm }));
-        // One or two independent anchors per step: slower settings, so that its NFE range overlaps the threshold sampler's.
-        if (!quick)
-            foreach (int a in new[] { 1, 2 })
-                list.Add(new("dependency_aware", "dependency_aware", s0 with { Threshold = 0.9, AnchorsPerStep = a }));
+        var list = new List<TrapSetting>();
+        foreach (var e in Samplers())
+        {
+            // A remasking sampler runs at a rate that makes its remasking visible (its default 0.008 barely remasks 3 tokens).
+            var base0 = e.Remasks && e.Option("--eta") is not null ? s0 with { Eta = 0.05 } : s0;
+            IEnumerable<SamplerSettings> points = e.Pace!.Setting switch
+            {
+                nameof(SamplerSettings.Threshold) => thresholds.Select(t => base0 with { Threshold = t }),
+                nameof(SamplerSettings.Factor) => factors.Select(f => base0 with { Factor = f }),
+                nameof(SamplerSettings.Gamma) => gammas.Select(g => base0 with { Gamma = g }),
+                _ => (e.Remasks ? remaskingSteps : steps).Select(st => base0 with { Steps = st }),
+            };
+            // One or two independent anchors per step: slower settings, so that the range overlaps the threshold rule's.
+            if (!quick && e.Option("--anchors-per-step") is not null)
+                points = points.Concat(new[] { 1, 2 }.Select(a => base0 with { Threshold = 0.9, AnchorsPerStep = a }));
+            list.AddRange(points.Select(p => new TrapSetting(e.Name, e.Name, p)));
+        }
         return list;
+    }
+
+    /// <summary>How a setting is labelled in reports: its pace ("threshold=0.9", "steps=3"), and anchors per step when limited.</summary>
+    public static string Describe(TrapSetting setting)
+    {
+        var pace = SamplerRegistry.Find(setting.Sampler).Pace!;
+        string d = $"{pace.Flag.TrimStart('-')}={SamplerOption.Format(pace.Given(setting.Settings))}";
+        return setting.Settings.AnchorsPerStep is > 0 ? d + $" anchors={setting.Settings.AnchorsPerStep}" : d;
     }
 }
