@@ -40,7 +40,7 @@ public static class EvalCommand
             if (count <= 0) throw new DlmException("--windows must be positive");
             using var g = new torch.Generator((ulong)r.GetValue(seed));
             // Masked models keep LLaDA's estimator; the other families bound with their own negative ELBO.
-            var objective = m.Config.Process == DiffusionProcesses.Masked ? null : DiffusionProcesses.Objective(m.Config);
+            var objective = m.Config.Process.Absorbing ? null : DiffusionProcesses.Objective(m.Config);
             var perToken = new List<double>();
             int tokens = 0;
             for (int w = 0; w < count; w++)

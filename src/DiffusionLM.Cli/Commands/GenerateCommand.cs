@@ -97,7 +97,7 @@ public static class GenerateCommand
             if (m.Config.Causal)
                 return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
             var samplerName = r.GetValue(sampler) ?? SamplerRegistry.DefaultFor(m.Config.Process);
-            SamplerRegistry.CheckFamily(samplerName, m.Config.Process);
+            SamplerRegistry.CheckFamily(samplerName, m.Config.Process.Spelling);
             var chosen = SamplerRegistry.Create(samplerName, settings);
             var promptText = r.GetValue(prompt)!;
             IChatTemplate? template = null;

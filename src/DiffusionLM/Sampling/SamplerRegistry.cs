@@ -1,3 +1,5 @@
+using DiffusionLM.Models;
+
 namespace DiffusionLM.Sampling;
 
 /// <summary>The settings every sampler understands; a sampler ignores what it has no use for.</summary>
@@ -50,13 +52,22 @@ public sealed record SamplerSettings(
 /// <summary>Samplers by name, for <c>dlm generate --sampler NAME</c> and the instruments.</summary>
 public static class SamplerRegistry
 {
-    /// <param name="Family">the kind of model the sampler decodes: a diffusion process ("masked", "uniform", "gaussian",
-    /// as ModelConfig's "process") or "causal" for the left-to-right decoder of causal models.</param>
+    /// <summary>The family of the left-to-right decoder of causal models, which have no diffusion process.</summary>
+    public const string CausalFamily = "causal";
+
     /// <param name="Cacheable">decodes block by block and honours <see cref="SamplerSettings.Cache"/>.</param>
-    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, string Family = "masked", bool Cacheable = false)
+    public sealed record Entry(string Name, string Description, Func<SamplerSettings, ISampler> Create, bool Cacheable = false)
     {
-        public bool Masked => Family == "masked";
+        /// <summary>
+        /// The kind of model the sampler decodes: a diffusion process's spelling (<see cref="DiffusionProcess.Spelling"/>, the
+        /// masked one unless set) or <see cref="CausalFamily"/>.
+        /// </summary>
+        public string Family { get; init; } = DiffusionProcess.Masked.Spelling;
+        public bool Masked => Family == DiffusionProcess.Masked.Spelling;
     }
+
+    /// <summary>The sampler family a model belongs to: <see cref="CausalFamily"/> for a causal model, its process's spelling otherwise.</summary>
+    public static string FamilyOf(ModelConfig config) => config.Causal ? CausalFamily : config.Process.Spelling;
 
     // The options' own defaults, so that each is stated once (in its options record).
     static readonly FastDllmOptions FastDllmDefaults = new();
@@ -92,15 +103,20 @@ public static class SamplerRegistry
             s => new DependencyAwareSampler(new DependencyAwareOptions(s.GenLength, s.Block, s.Temperature, s.Threshold ?? DependencyDefaults.Threshold,
                 s.Candidates ?? DependencyDefaults.Candidates, s.Probes ?? DependencyDefaults.Probes, s.AnchorsPerStep ?? DependencyDefaults.AnchorsPerStep))),
         new("uniform_ancestral", "ancestral sampling for uniform-diffusion models: every token redrawn from p(x_s | x_t) at every step, --steps, --temperature",
-            s => new UniformSampler(new UniformSamplerOptions(s.GenLength, s.Steps, s.Temperature)), Family: "uniform"),
+            s => new UniformSampler(new UniformSamplerOptions(s.GenLength, s.Steps, s.Temperature)))
+            { Family = DiffusionProcess.Uniform.Spelling },
         new("uniform_eb", $"entropy-bounded sampling for uniform-diffusion models: a uniform-noise canvas, the lowest-entropy positions frozen while their summed entropy minus the largest is <= --gamma ({UniformEbDefaults.Gamma} nats), the rest renoised; --temperature",
-            s => new UniformEntropyBoundSampler(new UniformEntropyBoundOptions(s.GenLength, s.Temperature, s.Gamma ?? UniformEbDefaults.Gamma)), Family: "uniform"),
+            s => new UniformEntropyBoundSampler(new UniformEntropyBoundOptions(s.GenLength, s.Temperature, s.Gamma ?? UniformEbDefaults.Gamma)))
+            { Family = DiffusionProcess.Uniform.Spelling },
         new("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true); --temperature",
-            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)), Family: "causal"),
+            s => new AutoregressiveSampler(new AutoregressiveOptions(GenLength: s.GenLength, Temperature: s.Temperature)))
+            { Family = CausalFamily },
         new("gaussian_ddpm", "continuous diffusion on embeddings: DDPM ancestral steps from N(0, σ_max²), x̂0 by score interpolation, self-conditioned; --clamp, --temperature (0 means 1)",
-            s => new GaussianSampler(Gaussian(s, ddim: false)), Family: "gaussian"),
+            s => new GaussianSampler(Gaussian(s, ddim: false)))
+            { Family = DiffusionProcess.Gaussian.Spelling },
         new("gaussian_ddim", "continuous diffusion on embeddings: DDIM's deterministic steps (η = 0); --clamp, --temperature (0 means 1)",
-            s => new GaussianSampler(Gaussian(s, ddim: true)), Family: "gaussian"),
+            s => new GaussianSampler(Gaussian(s, ddim: true)))
+            { Family = DiffusionProcess.Gaussian.Spelling },
     ];
 
     /// <summary>--temperature 0 (the CLI's greedy default) has no continuous meaning: it is plain score interpolation, τ = 1.</summary>
@@ -128,12 +144,9 @@ public static class SamplerRegistry
     public static IReadOnlyList<Entry> All => Entries;
 
     /// <summary>The sampler <c>dlm generate</c> uses for a model of this process when --sampler is not given.</summary>
-    public static string DefaultFor(string process) => process switch
-    {
-        "masked" => "llada",
-        _ => Entries.FirstOrDefault(e => e.Family == process)?.Name
-            ?? throw new DlmException($"no sampler is registered for the \"{process}\" process"),
-    };
+    public static string DefaultFor(DiffusionProcess process) => process == DiffusionProcess.Masked ? "llada"
+        : Entries.FirstOrDefault(e => e.Family == process.Spelling)?.Name
+            ?? throw new DlmException($"no sampler is registered for the \"{process}\" process");
 
     /// <summary>Refuses a sampler built for another family of model (a masked sampler on a uniform model, say).</summary>
     public static void CheckFamily(string name, string process)

@@ -103,10 +103,10 @@ internal sealed class ContinuousForwardTap(IContinuousDenoiser inner, Cancellati
     public Tensor? TimeWarpState => inner.TimeWarpState;
     public int NoisyCalls => _noisyCalls;
 
-    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
+    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor inputScale, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
     {
         cancel.ThrowIfCancellationRequested();
         _noisyCalls++;
-        return inner.LogitsFromNoisy(xt, t, selfCond, clean, attentionMask);
+        return inner.LogitsFromNoisy(xt, t, inputScale, selfCond, clean, attentionMask);
     }
 }

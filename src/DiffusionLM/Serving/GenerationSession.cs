@@ -114,7 +114,7 @@ public sealed class GenerationSession : IDisposable
         }
         // A causal model's sampler needs the model itself (its key/value cache); the tap would hide it.
         ForwardTap? tap = Config.Causal ? null
-            : Config.Process == Corruption.DiffusionProcesses.Gaussian && Loaded.Model is IContinuousDenoiser cd ? new ContinuousForwardTap(cd, cancel)
+            : Config.Process.Continuous && Loaded.Model is IContinuousDenoiser cd ? new ContinuousForwardTap(cd, cancel)
             : new ForwardTap(Loaded.Model, cancel, onStep is null ? null : c => { if (c.Number > 1) Step(c.Ids, c.PreviousProbability, c.Number - 1); })
             { Rows = rows, From = promptLen };
         try

@@ -26,7 +26,7 @@ public class GaussianTrainingTests(ITestOutputHelper output)
 
     static TrainingOptions Options(string data, int steps) => new()
     {
-        Data = [data], Preset = "tiny", Process = "gaussian", Steps = steps, Seed = 3, BatchSize = 4, SeqLen = 32, VocabSize = 300,
+        Data = [data], Preset = "tiny", Process = DiffusionProcess.Gaussian, Steps = steps, Seed = 3, BatchSize = 4, SeqLen = 32, VocabSize = 300,
         EvalInterval = 10, SaveInterval = 1000, EvalWindows = 4,
     };
 
