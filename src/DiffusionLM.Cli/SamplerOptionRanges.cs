@@ -38,9 +38,10 @@ public static class SamplerOptionRanges
         Blocks(s.GenLength, s.Steps, s.BlockLength, "--gen-length");
     }
 
-    public static void Remasking(string remasking)
+    /// <summary>null: not given (the sampler's own default applies).</summary>
+    public static void Remasking(string? remasking)
     {
-        if (remasking is not (LladaSamplerOptions.LowConfidence or LladaSamplerOptions.Random))
+        if (remasking is not null and not (LladaSamplerOptions.LowConfidence or LladaSamplerOptions.Random))
             throw new DlmException($"--remasking \"{remasking}\": expected {LladaSamplerOptions.LowConfidence} or {LladaSamplerOptions.Random}");
     }
 

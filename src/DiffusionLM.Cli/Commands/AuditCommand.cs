@@ -5,6 +5,7 @@ using DiffusionLM.Analysis.Audit;
 using DiffusionLM.Cli.Terminal;
 using DiffusionLM.Corruption;
 using DiffusionLM.IO;
+using DiffusionLM.Models;
 using DiffusionLM.Reporting;
 
 namespace DiffusionLM.Cli.Commands;
@@ -58,7 +59,7 @@ public static class AuditCommand
             var audits = new List<FamilyAudit>();
             foreach (var modelDir in dirs)
             {
-                string process = AuditRunner.ProcessOf(modelDir);
+                var process = AuditRunner.ProcessOf(modelDir);
                 audits.Add(ProgressView.Run($"auditing {process} ({modelDir})", FamilyAuditor.Stages, report =>
                     AuditRunner.AuditModel(modelDir, dataFiles, o, (stage, status) => report(stage, status))));
             }
@@ -73,8 +74,7 @@ public static class AuditCommand
 
     static IReadOnlyList<string> TrainQuick(string dir, string[]? families, int? steps, long seed)
     {
-        var processes = families is { Length: > 0 } ? families : DiffusionProcesses.Names.ToArray();
-        foreach (var p in processes) DiffusionProcesses.Validate(p);
+        IReadOnlyList<DiffusionProcess> processes = families is { Length: > 0 } ? families.Select(DiffusionProcess.Parse).ToArray() : DiffusionProcess.All;
         var o = new QuickModelOptions { Seed = seed, Processes = processes };
         if (steps is { } st)
         {
@@ -83,9 +83,9 @@ public static class AuditCommand
         }
         string corpus = ModelLocator.FindBundled("data/corpus/tinyshakespeare/input.txt")
             ?? throw new DlmException("--quick needs the bundled data/corpus/tinyshakespeare/input.txt; run from the repository (or set DLM_HOME)");
-        var index = processes.Select((p, i) => (p, i)).ToDictionary(x => x.p, x => x.i);
+        var index = processes.Select((p, i) => (p, i)).ToDictionary(x => x.p.Spelling, x => x.i);
         string status = "";
-        return ProgressView.Run($"training {string.Join(", ", processes)} ({o.Steps} steps each)", processes.Length * o.Steps, report =>
+        return ProgressView.Run($"training {string.Join(", ", processes)} ({o.Steps} steps each)", processes.Count * o.Steps, report =>
             QuickModels.Train(dir, corpus, o, (process, p) =>
             {
                 // A new status (hence a plain line off a terminal) at a message and every 25 steps, not at every step.

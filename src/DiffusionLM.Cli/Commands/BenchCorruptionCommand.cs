@@ -20,7 +20,7 @@ public static class BenchCorruptionCommand
         var teacherOpt = TeacherCorpusCommand.TeacherOption("--teacher");
         var corpus = new Option<string?>("--corpus") { Description = $"teacher corpus (JSON Lines); default: the bundled {BenchTeacherCommand.DefaultCorpus}" };
         var outDir = new Option<string>("--out") { Description = "folder for corruption.json, corruption.md and the corruption_*.png figures", DefaultValueFactory = _ => "bench/results" };
-        var corruptions = new Option<string[]>("--corruptions") { Description = "corruptions to compare (uniform is required: the baseline)", DefaultValueFactory = _ => MaskedCorruptions.Names.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var corruptions = new Option<string[]>("--corruptions") { Description = "corruptions to compare (uniform is required: the baseline)", DefaultValueFactory = _ => MaskedCorruption.All.Select(c => c.Spelling).ToArray(), AllowMultipleArgumentsPerToken = true };
         var quick = new Option<bool>("--quick") { Description = "a CI-sized run: tiny testbeds, a few steps and samples (the figures are not meaningful)" };
         var hmmSteps = new Option<int?>("--hmm-steps") { Description = "training steps per model on the HMM (default 1500)" };
         var storySteps = new Option<int?>("--story-steps") { Description = "training steps per model on the stories (default 600)" };
@@ -29,7 +29,7 @@ public static class BenchCorruptionCommand
         var seed = new Option<long>("--seed") { Description = "seed of every draw", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "torch threads (1 is fastest for these tiny models on a busy machine)", DefaultValueFactory = _ => 1 };
         var cmd = new Command("corruption",
-            "Train one model per masked corruption (uniform, cart, spindle, positional, bell_t, information) at equal compute on a random HMM " +
+            $"Train one model per masked corruption ({Spellings.Known<MaskedCorruption>()}) at equal compute on a random HMM " +
             "(exact NLL, exact conditionals, Bayes-optimal bounds) and on the teacher stories (judge: stories260K); report held-out bounds with " +
             "standard errors, bounds along training, judged samples at several step counts and the probe's decay curves. Writes JSON, Markdown and PNGs.")
         { teacherOpt, corpus, outDir, corruptions, quick, hmmSteps, storySteps, samples, noStories, seed, threads };

@@ -16,7 +16,7 @@ public static class ChoiceEval
         var results = new List<ChoiceResult>();
         // Masked models keep LLaDA's estimator (Score's default); the other families score with their own negative ELBO.
         Func<long[], long[], TorchSharp.torch.Generator, ElboEstimate>? score = null;
-        if (loaded.Model.Config.Process != DiffusionProcesses.Masked)
+        if (!loaded.Model.Config.Process.Absorbing)
         {
             var objective = DiffusionProcesses.Objective(loaded.Model.Config);
             score = (p, a, g) => ElboEvaluation.Estimate(objective, loaded.Model, p, a, mc, batch, g);

@@ -27,8 +27,8 @@ public static class EvalCommand
         cmd.SetAction(r => Io.Guard(() =>
         {
             OptionRanges.Positive("--mc", r.GetValue(mc));
-            OptionRanges.Positive("--batch", r.GetValue(batch));
-            if (r.GetValue(mc) % r.GetValue(batch) != 0) throw new DlmException($"--mc {r.GetValue(mc)} must be a multiple of --batch {r.GetValue(batch)}");
+            OptionRanges.Positive("--batch-size", r.GetValue(batch));
+            if (r.GetValue(mc) % r.GetValue(batch) != 0) throw new DlmException($"--mc {r.GetValue(mc)} must be a multiple of --batch-size {r.GetValue(batch)}");
             if (r.GetValue(choices) is string choiceFile)
                 return ChoiceEval.Run(ModelLocator.Resolve(r.GetValue(model)), choiceFile, r.GetValue(mc), r.GetValue(batch), (ulong)r.GetValue(seed), r.GetValue(json));
             var path = r.GetValue(data) ?? throw new DlmException("give --data FILE (text to bound the likelihood of) or --choices FILE (multiple-choice items)");
@@ -44,7 +44,7 @@ public static class EvalCommand
             if (count <= 0) throw new DlmException("--windows must be positive");
             using var g = new torch.Generator((ulong)r.GetValue(seed));
             // Masked models keep LLaDA's estimator; the other families bound with their own negative ELBO.
-            var objective = m.Config.Process == DiffusionProcesses.Masked ? null : DiffusionProcesses.Objective(m.Config);
+            var objective = m.Config.Process.Absorbing ? null : DiffusionProcesses.Objective(m.Config);
             var perToken = new List<double>();
             int tokens = 0;
             using var plain = Io.Interactive ? null : Terminal.PlainProgress.Start();

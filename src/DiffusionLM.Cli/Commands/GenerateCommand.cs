@@ -107,9 +107,9 @@ public static class GenerateCommand
                 return CausalGenerate.Run(m, tokenizer, r.GetValue(prompt)!, settings.GenLength, settings.Temperature, r.GetValue(seed), r.GetValue(json));
             }
             var samplerName = r.GetValue(sampler) ?? SamplerRegistry.DefaultFor(m.Config.Process);
-            SamplerRegistry.CheckFamily(samplerName, m.Config.Process);
+            SamplerRegistry.CheckFamily(samplerName, m.Config.Process.Spelling);
             // Only LLaDA's sampler guides; the others would ignore --cfg without a word.
-            if (settings.CfgScale != 0 && samplerName is not ("llada" or LladaSamplerOptions.LowConfidence or LladaSamplerOptions.Random))
+            if (settings.CfgScale is double guidance && guidance != 0 && samplerName is not ("llada" or LladaSamplerOptions.LowConfidence or LladaSamplerOptions.Random))
                 throw new DlmException($"--cfg {settings.CfgScale}: only LLaDA's sampler (llada, low_confidence, random) applies classifier-free guidance, not {samplerName}");
             var chosen = SamplerRegistry.Create(samplerName, settings);
             var promptText = r.GetValue(prompt)!;

@@ -55,7 +55,10 @@ public static class InspectCommand
                 var input = tensor(list).unsqueeze(0);
                 // Time-conditioned models need a time: t = 1 (all masked) is where generation starts.
                 Tensor? time = c.TimeConditioning ? ones(1) : null;
-                var outp = hf is not null ? hf.ModelLogits(input, null, time) : m.Logits(input, null, time);
+                // A gaussian model reads ids through its process, which knows the input scale at that time.
+                var outp = hf is not null ? hf.ModelLogits(input, null, time)
+                    : c.IsGaussian ? Corruption.GaussianProcess.ForModel(c, m).LogitsOfIds(m, input, null, time)
+                    : m.Logits(input, null, time);
                 var flat = outp.squeeze(0).to_type(ScalarType.Float32).contiguous();
                 int v = (int)flat.shape[1];
                 var data = flat.data<float>().ToArray();

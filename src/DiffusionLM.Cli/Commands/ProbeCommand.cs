@@ -77,7 +77,7 @@ public static class ProbeCommand
                     "token counts that `dlm train` stores with a model; pass --no-unigram to probe without them");
             if (r.GetValue(noUnigram)) unigram = null;
             // The stepwise variant denoises the masks: a sampler of another family (uniform, gaussian) cannot.
-            if (stepwise is not null) SamplerRegistry.CheckFamily(stepwise.Sampler, loaded.Model.Config.Process);
+            if (stepwise is not null) SamplerRegistry.CheckFamily(stepwise.Sampler, loaded.Model.Config.Process.Spelling);
 
             if (isBench) return Bench(loaded, unigram, set, options);
             var result = ProgressView.Run($"probing {set.Count} prompts × {options.Masks} masks", set.Count * (stepwise is null ? 1 : 2),

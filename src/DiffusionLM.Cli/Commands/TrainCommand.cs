@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DiffusionLM.Cli.Terminal;
 using DiffusionLM.IO;
+using DiffusionLM.Models;
 using DiffusionLM.Training;
 
 namespace DiffusionLM.Cli.Commands;
@@ -28,8 +29,8 @@ public static class TrainCommand
         var kvHeads = new Option<int?>("--kv-heads") { Description = "key/value heads, a divisor of --heads (default: the preset's)" };
         var mlp = new Option<int?>("--mlp") { Description = "SwiGLU hidden size (default: the preset's)" };
         var schedule = new Option<string>("--schedule") { Description = "masking schedule: linear (LLaDA, α_t = 1 − t) or loglinear (MDLM)", DefaultValueFactory = _ => "linear" };
-        var process = new Option<string>("--process") { Description = "diffusion family: masked (absorbing [MASK], LLaDA/MDLM), uniform (tokens redrawn uniformly, D3PM/UDLM) or gaussian (noise on normalised embeddings, CDCD)", DefaultValueFactory = _ => "masked" };
-        var corruption = new Option<string>("--corruption") { Description = "with --process masked: uniform (LLaDA), cart (Dream's loss weights), spindle (DiffusionBERT), positional (far from the prompt masked earlier), bell_t (bell-shaped t) or information (the rate follows the information a token carries); README lists the formulas", DefaultValueFactory = _ => "uniform" };
+        var process = new Option<string>("--process") { Description = "diffusion family: " + DiffusionProcess.Help, DefaultValueFactory = _ => DiffusionProcess.Masked.Spelling };
+        var corruption = new Option<string>("--corruption") { Description = $"with --process {DiffusionProcess.Masked}: {MaskedCorruption.Help}; README lists the formulas", DefaultValueFactory = _ => MaskedCorruption.Uniform.Spelling };
         var sft = new Option<bool>("--sft") { Description = "SFT-style pairs: a prompt that is never masked, a continuation of random length, eos padding that is part of the answer" };
         var sftCut = new Option<string>("--sft-cut") { Description = "with --sft: cut pairs at any token, or at sentence ends (prompt ends with . ? or !, the answer starts at the next word): what a question-and-answer probe expects", DefaultValueFactory = _ => "any" };
         var minAnswer = new Option<int>("--min-answer") { Description = "with --sft: the shortest answer in tokens before its eos padding (answer lengths are uniform from this to the rest of the window)", DefaultValueFactory = _ => 1 };
@@ -53,7 +54,7 @@ public static class TrainCommand
                 Data = r.GetValue(data)!.Select(Path.GetFullPath).ToArray(),
                 Preset = r.GetValue(preset)!, Steps = r.GetValue(steps), Minutes = r.GetValue(minutes), Seed = r.GetValue(seed),
                 BatchSize = r.GetValue(batch), SeqLen = r.GetValue(seqLen), LearningRate = r.GetValue(lr), VocabSize = r.GetValue(vocab),
-                Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Process = r.GetValue(process)!, Corruption = r.GetValue(corruption)!, Sft = r.GetValue(sft), SftCut = r.GetValue(sftCut)!, MinAnswer = r.GetValue(minAnswer), SftFormat = r.GetValue(sftFormat)!, TimeConditioning = r.GetValue(timeCond),
+                Tokenizer = r.GetValue(tokenizer), Schedule = r.GetValue(schedule)!, Process = DiffusionProcess.Parse(r.GetValue(process)), Corruption = MaskedCorruption.Parse(r.GetValue(corruption)), Sft = r.GetValue(sft), SftCut = r.GetValue(sftCut)!, MinAnswer = r.GetValue(minAnswer), SftFormat = r.GetValue(sftFormat)!, TimeConditioning = r.GetValue(timeCond),
                 EvalInterval = r.GetValue(evalEvery), SaveInterval = r.GetValue(saveEvery),
                 InitFrom = r.GetValue(initFrom) is string init ? Path.GetFullPath(init) : null,
                 DModel = r.GetValue(dModel), Layers = r.GetValue(layers), Heads = r.GetValue(heads), KvHeads = r.GetValue(kvHeads), Mlp = r.GetValue(mlp),

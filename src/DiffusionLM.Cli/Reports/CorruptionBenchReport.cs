@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using System.Globalization;
 using System.Text;
 using DiffusionLM.CorruptionBench;
@@ -28,7 +29,7 @@ public static class CorruptionBenchReport
             sb.AppendLine("|---|---|---:|---:|---:|---:|---:|");
             foreach (var run in bed.runs)
                 sb.AppendLine($"| {run.corruption} | {(run.claims_bound ? "yes" : "no")} | {Pm(run.uniform_bound, "F4")} | {Pm(run.own_bound, "F4")} | " +
-                    $"{(run.corruption == "uniform" ? "0" : Ci(run.best_bound_vs_uniform, "F4"))} | {run.steps_to_uniform_final?.ToString(CultureInfo.InvariantCulture) ?? "not reached"} | {Pm(run.bayes_bound, "F4")} |");
+                    $"{(run.corruption == MaskedCorruption.Uniform.Spelling ? "0" : Ci(run.best_bound_vs_uniform, "F4"))} | {run.steps_to_uniform_final?.ToString(CultureInfo.InvariantCulture) ?? "not reached"} | {Pm(run.bayes_bound, "F4")} |");
             sb.AppendLine();
             sb.AppendLine("| corruption | " + string.Join(" | ", steps.Select(s => $"gen ppl, {s} steps [95%]")) + " | " + string.Join(" | ", steps.Select(s => $"entropy, {s} steps")) + " |");
             sb.AppendLine("|---|" + string.Concat(steps.Select(_ => "---:|")) + string.Concat(steps.Select(_ => "---:|")));

@@ -30,11 +30,11 @@ sealed class ApiHandlers(GenerationSession session, GenerationQueue queue, Serve
     public Task Info(HttpContext ctx) => ctx.Response.WriteAsJsonAsync(new
     {
         model = session.ModelName,
-        process = session.Config.Process,
+        process = session.Config.Process.Spelling,
         context = session.Config.MaxSequenceLength,
         chat_template = session.Loaded.ChatTemplate is not null,
         default_sampler = new GenerationSettings().SamplerFor(session.Config),
-        samplers = SamplerRegistry.All.Where(e => e.Family == (session.Config.Causal ? "causal" : session.Config.Process)).Select(e => e.Name),
+        samplers = SamplerRegistry.All.Where(e => e.Family == SamplerRegistry.FamilyOf(session.Config)).Select(e => e.Name),
         limits = new { max_tokens = limits.MaxTokens, max_prompt_tokens = limits.MaxPromptTokens, max_steps = limits.MaxSteps, queue = queue.Capacity },
         jobs = new { waiting = queue.Waiting, completed = queue.Counts.Completed, cancelled = queue.Counts.Cancelled, failed = queue.Counts.Failed },
     });
@@ -141,7 +141,7 @@ sealed class ApiHandlers(GenerationSession session, GenerationQueue queue, Serve
         catch (DlmException e) { throw new ApiException(400, e.Message, e.Message.Split(' ')[0]); }
         if (masks <= 0 || masks > limits.MaxTokens) throw new ApiException(400, $"masks must lie in 1..{limits.MaxTokens} (dlm serve --max-tokens; got {masks})", "masks");
         if (topK is <= 0 or > 10) throw new ApiException(400, $"top_k must lie in 1..10 (got {topK})", "top_k");
-        if (session.Config.Process != "masked" || session.Config.Causal) throw new ApiException(400, "the probe needs a masked diffusion model", "model");
+        if (!session.Config.Process.Absorbing || session.Config.Causal) throw new ApiException(400, "the probe needs a masked diffusion model", "model");
         Analysis.Probe.TokenProbability[][] top = null!;
         await (queue.TryEnqueue(ct => top = session.Probe(prompt, masks, topK, chat, ct), ctx.RequestAborted) ?? throw Full(queue));
         await ctx.Response.WriteAsJsonAsync(new

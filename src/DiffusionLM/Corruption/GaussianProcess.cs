@@ -19,7 +19,7 @@ namespace DiffusionLM.Corruption;
 public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenoiser? embeddingsOf = null,
     double conditioningRate = 0.5, double selfConditioningRate = 0.5) : IDiffusionObjective, IContinuousForwardProcess
 {
-    public string Name => DiffusionProcesses.Gaussian;
+    public string Name => DiffusionProcess.Gaussian.Spelling;
     public GaussianSchedule Schedule { get; } = schedule;
 
     public static GaussianProcess ForModel(ModelConfig config, IDenoiser? model) =>
@@ -37,6 +37,33 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
         var xt = e + sigma * eps;
         if (clean is not null) xt = where(clean.to_type(ScalarType.Bool).unsqueeze(-1), e, xt);
         return xt.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The denoiser's x_0 logits at x_t ([B, L, D]) and times t ([B] float32), handing it the input scale c_in(σ(t)) of
+    /// this schedule: the model reads values, not the schedule. Every caller of <see cref="IContinuousDenoiser.LogitsFromNoisy"/> goes through here.
+    /// </summary>
+    public Tensor Logits(IContinuousDenoiser m, Tensor xt, Tensor t, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
+    {
+        using var scale = Schedule.InputScaleAt(t);
+        return m.LogitsFromNoisy(xt, t, scale, selfCond, clean, attentionMask);
+    }
+
+    /// <summary>
+    /// Token ids read by a gaussian denoiser: their clean embeddings taken as a noise-free x_t at <paramref name="time"/>
+    /// ([B] float32; default t = 0, the least noise the model was trained on), no self-conditioning, no position marked
+    /// clean. So instruments that only know ids (dlm inspect --ids) see the model's reconstruction of a clean sequence.
+    /// </summary>
+    public Tensor LogitsOfIds(IDenoiser model, Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
+    {
+        using var scope = NewDisposeScope();
+        var m = Continuous(model);
+        long b = ids.shape[0], l = ids.shape[1];
+        var e = m.DiffusionEmbeddings().index_select(0, ids.flatten()).view(b, l, -1);
+        var logits = Logits(m, e, time ?? zeros(b, dtype: ScalarType.Float32), null, null, attentionMask);
+        // As IDenoiser.Logits: inference stops at NaN logits instead of turning them into token 0.
+        if (!is_grad_enabled()) NonFinite.CheckLogits(logits, "model");
+        return logits.MoveToOuterDisposeScope();
     }
 
     /// <summary>E[e_{x0} | x_t] under the logits: softmax(logits)·E (score interpolation).</summary>
@@ -61,8 +88,8 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
         bool selfCondition = rand(1, dtype: ScalarType.Float64, generator: g).item<double>() < selfConditioningRate;
         Tensor? estimate = null;
         if (selfCondition)
-            using (no_grad()) estimate = Interpolate(m.LogitsFromNoisy(xt.detach(), t32, null, clean), table.detach());
-        var logits = m.LogitsFromNoisy(xt, t32, estimate, clean);
+            using (no_grad()) estimate = Interpolate(Logits(m, xt.detach(), t32, null, clean), table.detach());
+        var logits = Logits(m, xt, t32, estimate, clean);
         var ce = nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction: nn.Reduction.None).view(b, l);
         var noisy = clean.logical_not().to_type(ScalarType.Float32);
         var perRow = (ce * noisy).sum(1) / noisy.sum(1).clamp_min(1f);
@@ -123,11 +150,11 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
         var u = rand(1, dtype: ScalarType.Float64, generator: g);
         var t = (u + arange(b, dtype: ScalarType.Float64) / b).remainder(1.0);
         var xt = Noise(e, t, clean, g);
-        var xHat = Interpolate(m.LogitsFromNoisy(xt, t.to_type(ScalarType.Float32), null, clean), table);
+        var xHat = Interpolate(Logits(m, xt, t.to_type(ScalarType.Float32), null, clean), table);
         var diffusion = 0.5 * Schedule.SnrSlope(t).to_type(ScalarType.Float32).view(b, 1) * (e - xHat).square().sum(-1);
         var tMin = zeros(b, dtype: ScalarType.Float64);
         var z0 = Noise(e, tMin, clean, g);
-        var logits0 = m.LogitsFromNoisy(z0, tMin.to_type(ScalarType.Float32), null, clean);
+        var logits0 = Logits(m, z0, tMin.to_type(ScalarType.Float32), null, clean);
         var reconstruction = nn.functional.cross_entropy(logits0.flatten(0, 1), ids.flatten(), reduction: nn.Reduction.None).view(b, l);
         var prior = e.square().sum(-1) / (2 * Schedule.SigmaMax * Schedule.SigmaMax);
         var noisy = clean is null ? ones(b, l, dtype: ScalarType.Float32) : clean.logical_not().to_type(ScalarType.Float32);
@@ -187,7 +214,7 @@ public sealed class GaussianProcess(GaussianSchedule schedule, IContinuousDenois
         long b = x0.shape[0], l = x0.shape[1];
         var times = full(new long[] { b }, t, dtype: ScalarType.Float64);
         var xt = Noise(e, times, protectedMask, g);
-        var logits = m.LogitsFromNoisy(xt, times.to_type(ScalarType.Float32), null, protectedMask);
+        var logits = Logits(m, xt, times.to_type(ScalarType.Float32), null, protectedMask);
         var corrupted = protectedMask is null ? ones(b, l, dtype: ScalarType.Bool) : protectedMask.to_type(ScalarType.Bool).logical_not();
         return (logits.MoveToOuterDisposeScope(), corrupted.MoveToOuterDisposeScope());
     }

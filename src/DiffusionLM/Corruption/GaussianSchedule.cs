@@ -27,6 +27,12 @@ public sealed record GaussianSchedule(double SigmaMin = 1.0, double SigmaMax = 1
     public static Tensor InputScale(Tensor sigma) => (sigma.square() + 1.0).rsqrt();
 
     /// <summary>
+    /// c_in(σ(t)) per row from [B] times, in float32 as the denoiser reads it: the value <see cref="Models.IContinuousDenoiser.LogitsFromNoisy"/>
+    /// takes beside x_t, so the schedule stays on this side (σ and c_in computed in float32, as the model did when it held the schedule).
+    /// </summary>
+    public Tensor InputScaleAt(Tensor t) => InputScale(Sigma(t.to_type(ScalarType.Float32)));
+
+    /// <summary>
     /// The VDM weight of the continuous-time bound, −d SNR/dt with SNR = 1/σ²: 2σ'/σ³ = 2·ln(σ_max/σ_min)/σ(t)².
     /// </summary>
     public Tensor SnrSlope(Tensor t) => Sigma(t).square().reciprocal() * (2.0 * LogRatio);

@@ -16,7 +16,8 @@ namespace DiffusionLM.Corruption;
 /// </summary>
 public static class GaussianTimeWarp
 {
-    public const int Bins = 32;
+    /// <summary>The model keeps the state, so its checkpoint's shape decides the number.</summary>
+    public const int Bins = Models.IContinuousDenoiser.TimeWarpBins;
     /// <summary>
     /// The share of times drawn uniformly. Half, not a small floor: an under-trained model's loss is flat at low noise
     /// (it has not yet learned the easy task there), so a slope-only warp would stop visiting low noise, where the

@@ -10,7 +10,7 @@ namespace DiffusionLM.Corruption;
 /// </summary>
 public interface IDiffusionObjective
 {
-    /// <summary>"masked", "uniform" or "gaussian": ModelConfig's "process".</summary>
+    /// <summary>The process's spelling (<see cref="DiffusionProcess.Spelling"/>), as ModelConfig's "process".</summary>
     string Name { get; }
 
     /// <summary>
@@ -43,18 +43,12 @@ public interface IDiffusionObjective
     (Tensor Logits, Tensor Corrupted) DenoiseAt(IDenoiser model, Tensor x0, double t, Tensor? protectedMask, Generator g);
 }
 
-/// <summary>The diffusion families by name: the one place that maps ModelConfig's "process" to code.</summary>
+/// <summary>
+/// The objective of each diffusion process (<see cref="DiffusionProcess"/>): the one place that maps a config's process to code.
+/// The names and what each process can do are on <see cref="DiffusionProcess"/> itself.
+/// </summary>
 public static class DiffusionProcesses
 {
-    public const string Masked = "masked", Uniform = "uniform", Gaussian = "gaussian";
-    public static readonly IReadOnlyList<string> Names = [Masked, Uniform, Gaussian];
-
-    public static void Validate(string process)
-    {
-        if (!Names.Contains(process))
-            throw new DlmException($"unknown process \"{process}\" (expected {string.Join(", ", Names)})");
-    }
-
     /// <summary>
     /// The objective a model of this config trains with. <paramref name="model"/> is needed only where the
     /// objective measures the model itself outside Loss/NegativeElbo/DenoiseAt: the gaussian process's
@@ -64,13 +58,11 @@ public static class DiffusionProcesses
     /// </summary>
     public static IDiffusionObjective Objective(ModelConfig config, IDenoiser? model = null, long[]? unigram = null)
     {
-        Validate(config.Process);
-        return config.Process switch
-        {
-            Masked => Masking.MaskedCorruptions.Create(config.MaskedCorruption, MaskSchedule.FromName(config.Schedule), config.MaskTokenId, config.VocabSize, unigram),
-            Uniform => UniformProcess.ForModel(config),
-            Gaussian => GaussianProcess.ForModel(config, model),
-            _ => throw new DlmException($"unknown process \"{config.Process}\""),
-        };
+        var p = config.Process ?? throw new DlmException($"the config names no process (expected one of {Spellings.Known<DiffusionProcess>()})");
+        if (p == DiffusionProcess.Masked)
+            return Masking.MaskedCorruptions.Create(config.EffectiveCorruption, MaskSchedule.FromName(config.Schedule), config.MaskTokenId, config.VocabSize, unigram);
+        if (p == DiffusionProcess.Uniform) return UniformProcess.ForModel(config);
+        if (p == DiffusionProcess.Gaussian) return GaussianProcess.ForModel(config, model);
+        throw new DlmException($"the {p} process has no objective wired in DiffusionProcesses.Objective");
     }
 }

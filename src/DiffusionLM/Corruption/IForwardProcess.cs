@@ -9,7 +9,7 @@ namespace DiffusionLM.Corruption;
 /// </summary>
 public interface IForwardProcess
 {
-    /// <summary>"masked" or "uniform": the name ModelConfig's "process" field uses.</summary>
+    /// <summary>The process's spelling (<see cref="Models.DiffusionProcess.Spelling"/>), as ModelConfig's "process".</summary>
     string Name { get; }
 
     /// <summary>x_t ~ q(x_t | x_0) for every row of x0 ([B, L] int64) at one time t, in closed form.</summary>

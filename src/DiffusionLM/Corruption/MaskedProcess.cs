@@ -38,15 +38,15 @@ public sealed record MaskedSample(Tensor Noisy, Tensor Masked, Tensor Time);
 /// </summary>
 public sealed class MaskedProcess(MaskSchedule schedule, int maskId, double eps = 1e-3) : IForwardProcess, IDiffusionObjective
 {
-    public string Name => DiffusionProcesses.Masked;
+    public string Name => DiffusionProcess.Masked.Spelling;
 
     /// <summary>How the training loss weights a masked token: the ELBO's −α'/(1 − α), or Dream's CART weight.</summary>
     public MaskedLossWeighting Weighting { get; init; } = MaskedLossWeighting.Elbo;
     /// <summary>Where the training loss draws t: uniformly (the ELBO) or from a bell (<see cref="Masking.BellTime"/>).</summary>
     public MaskedTimeSampling TimeSampling { get; init; } = MaskedTimeSampling.Uniform;
     /// <summary>The name in <see cref="Masking.MaskedCorruptions"/>: uniform, cart or bell_t.</summary>
-    public string Corruption => Weighting == MaskedLossWeighting.Cart ? Masking.MaskedCorruptions.Cart
-        : TimeSampling == MaskedTimeSampling.Bell ? Masking.MaskedCorruptions.BellT : Masking.MaskedCorruptions.Uniform;
+    public string Corruption => (Weighting == MaskedLossWeighting.Cart ? MaskedCorruption.Cart
+        : TimeSampling == MaskedTimeSampling.Bell ? MaskedCorruption.BellT : MaskedCorruption.Uniform).Spelling;
     /// <summary>True when <see cref="Loss"/> is the ELBO itself; cart and bell_t train on a reweighted surrogate.</summary>
     public bool TrainsOnBound => Weighting == MaskedLossWeighting.Elbo && TimeSampling == MaskedTimeSampling.Uniform;
 

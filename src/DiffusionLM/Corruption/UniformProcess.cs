@@ -22,7 +22,7 @@ public sealed partial class UniformProcess : IForwardProcess
     /// <summary>The token ids of the uniform draw, ascending.</summary>
     public IReadOnlyList<long> Tokens { get; }
     public int K => Tokens.Count;
-    public string Name => "uniform";
+    public string Name => DiffusionProcess.Uniform.Spelling;
 
     readonly Tensor tokenTable;
     /// <summary>[V] int64: the index of each id in <see cref="Tokens"/>, −1 for ids outside the set.</summary>

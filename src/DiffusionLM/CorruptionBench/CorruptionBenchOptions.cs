@@ -20,8 +20,9 @@ public sealed record CorruptionBenchOptions(
     public void Validate()
     {
         if (Corruptions.Length == 0) throw new DlmException("bench corruption: --corruptions names none");
-        foreach (var c in Corruptions) Corruption.Masking.MaskedCorruptions.Validate(c);
-        if (!Corruptions.Contains(Corruption.Masking.MaskedCorruptions.Uniform)) throw new DlmException("bench corruption: the comparison needs uniform among --corruptions");
+        foreach (var c in Corruptions) Models.MaskedCorruption.Parse(c);
+        if (!Corruptions.Contains(Models.MaskedCorruption.Uniform.Spelling))
+            throw new DlmException($"bench corruption: the comparison needs {Models.MaskedCorruption.Uniform} among --corruptions");
         if (HmmSteps <= 0 || StorySteps <= 0 || BatchSize <= 0 || StoryBatchSize <= 0 || HeldOut < 2 || Mc <= 0 || Samples < 2 || CurvePoints < 1)
             throw new DlmException("bench corruption: steps, batch sizes, held-out count (≥ 2), MC, samples (≥ 2) and curve points must be positive");
         foreach (var s in HmmSampling) if (s <= 0 || s > HmmLength - HmmPrompt) throw new DlmException($"bench corruption: HMM sampling steps {s} must be in 1..{HmmLength - HmmPrompt}");

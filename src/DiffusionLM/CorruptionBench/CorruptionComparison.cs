@@ -23,14 +23,14 @@ public sealed class CorruptionComparison(IBenchTestbed bed, CorruptionBenchOptio
         double[]? uniformRows = null, uniformBest = null;
         double? uniformFinalCurve = null;
         long parameters = 0;
-        foreach (var name in options.Corruptions.OrderBy(c => c == MaskedCorruptions.Uniform ? 0 : 1))
+        foreach (var name in options.Corruptions.Select(MaskedCorruption.Parse).OrderBy(c => c == MaskedCorruption.Uniform ? 0 : 1))
         {
             using var model = bed.NewModel();
             parameters = model.parameters().Sum(p => p.numel());
-            var config = model.Config with { Corruption = name == MaskedCorruptions.Uniform ? null : name };
+            var config = model.Config with { Corruption = name == MaskedCorruption.Uniform ? null : name };
             var objective = DiffusionProcesses.Objective(config, model, bed.UnigramCounts);
             var scorer = new MaskedProcess(new LinearMaskSchedule(), config.MaskTokenId);
-            bool bound = MaskedCorruptions.IsBound(name);
+            bool bound = name.IsBound;
             var curve = new List<CurvePoint>();
             int evalEvery = Math.Max(1, bed.TrainSteps / options.CurvePoints);
             var (loss, seconds) = BenchTraining.Run(model, objective, bed.Draw, bed.TrainSteps, bed.LearningRate, options.Seed, evalEvery,
@@ -38,7 +38,7 @@ public sealed class CorruptionComparison(IBenchTestbed bed, CorruptionBenchOptio
                 {
                     OnProgress?.Invoke($"{bed.Name} {name}: bound at step {step}", step, bed.TrainSteps);
                     double u = BenchTraining.RowBounds(scorer, model, curveRows, bed.HeldOutPrompt, options.Mc, options.Seed).Average();
-                    double? own = bound && name != MaskedCorruptions.Uniform
+                    double? own = bound && name != MaskedCorruption.Uniform
                         ? BenchTraining.RowBounds(objective, model, curveRows, bed.HeldOutPrompt, options.Mc, options.Seed).Average() : null;
                     curve.Add(new CurvePoint(step, u, own));
                 },
@@ -46,20 +46,20 @@ public sealed class CorruptionComparison(IBenchTestbed bed, CorruptionBenchOptio
 
             OnProgress?.Invoke($"{bed.Name} {name}: held-out bounds", 0, 1);
             var rows = BenchTraining.RowBounds(scorer, model, bed.HeldOut, bed.HeldOutPrompt, options.Mc, options.Seed);
-            double[]? ownRows = bound && name != MaskedCorruptions.Uniform
+            double[]? ownRows = bound && name != MaskedCorruption.Uniform
                 ? BenchTraining.RowBounds(objective, model, bed.HeldOut, bed.HeldOutPrompt, options.Mc, options.Seed) : null;
             var best = ownRows ?? rows;
             var gen = bed.Generate(model, sampling, s => OnProgress?.Invoke($"{bed.Name} {name}: {s}", 0, 1));
             var decay = bed.Decay(model);
             var bayes = bed.BayesBound(name, objective);
-            if (name == MaskedCorruptions.Uniform)
+            if (name == MaskedCorruption.Uniform)
             {
                 uniformRows = rows; uniformBest = best;
                 uniformFinalCurve = curve[^1].uniform_bound;
             }
             double Best(CurvePoint p) => p.own_bound ?? p.uniform_bound;
             int? reach = curve.FirstOrDefault(p => Best(p) <= uniformFinalCurve!.Value)?.step;
-            var run = new CorruptionRun(name, bound, loss, seconds, Estimate.Of(rows), ownRows is null ? null : Estimate.Of(ownRows),
+            var run = new CorruptionRun(name.Spelling, bound, loss, seconds, Estimate.Of(rows), ownRows is null ? null : Estimate.Of(ownRows),
                 BenchTraining.Paired(rows, uniformRows!), BenchTraining.Paired(best, uniformBest!), reach, curve, gen, decay, bayes);
             runs.Add(run);
         }

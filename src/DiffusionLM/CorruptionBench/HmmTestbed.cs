@@ -130,9 +130,9 @@ public sealed class HmmTestbed : IBenchTestbed
         return counts.Select(c => c / total).ToArray();
     }
 
-    public Estimate? BayesBound(string corruption, IDiffusionObjective objective)
+    public Estimate? BayesBound(MaskedCorruption corruption, IDiffusionObjective objective)
     {
-        if (!MaskedCorruptions.IsBound(corruption)) return null;
+        if (!corruption.IsBound) return null;
         Func<double, double[]>? rates = objective is InformationMasking info
             ? t => info.Exponents.Take(_o.HmmVocab).Select(l => Math.Pow(t, l)).ToArray() : null;
         var oracle = new HmmOracle(_hmm, _o.HmmLength, rates);

@@ -28,5 +28,5 @@ public interface IBenchTestbed
     List<GenCell> Generate(LladaModel model, IReadOnlyList<int> stepCounts, Action<string>? report);
     DecayCurve Decay(LladaModel model);
     /// <summary>The Bayes-optimal denoiser's bound per token under this objective, where the testbed has one.</summary>
-    Estimate? BayesBound(string corruption, IDiffusionObjective objective);
+    Estimate? BayesBound(Models.MaskedCorruption corruption, IDiffusionObjective objective);
 }

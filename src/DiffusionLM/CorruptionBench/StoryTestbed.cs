@@ -134,5 +134,5 @@ public sealed class StoryTestbed : IBenchTestbed
         return new DecayCurve(info, klU);
     }
 
-    public Estimate? BayesBound(string corruption, IDiffusionObjective objective) => null;
+    public Estimate? BayesBound(Models.MaskedCorruption corruption, IDiffusionObjective objective) => null;
 }

@@ -1,4 +1,3 @@
-using DiffusionLM.Corruption;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,13 +8,12 @@ namespace DiffusionLM.Models;
 /// fed by a linear map of [c_in(σ)·x_t ; self-conditioning estimate] (2D wide) instead of the token embedding,
 /// with a learned vector added at clean (prompt) positions and time conditioning always on. Its output is
 /// still logits over the vocabulary: the x_0 distribution whose expectation over the normalised embedding
-/// table is the denoised embedding (CDCD's score interpolation).
+/// table is the denoised embedding (CDCD's score interpolation). The model knows nothing of the noise schedule: the
+/// process that made x_t hands over the input scale c_in with it (Corruption/GaussianProcess.Logits), and a gaussian
+/// model does not read ids (<see cref="Logits"/> refuses; GaussianProcess.LogitsOfIds embeds them and reads them as x_t).
 /// </summary>
 public sealed partial class LladaModel
 {
-    GaussianSchedule? _schedule;
-    GaussianSchedule Schedule => _schedule ??= GaussianSchedule.FromConfig(Config);
-
     LladaTransformer RequireGaussian() => Config.IsGaussian
         ? model.transformer
         : throw new InvalidOperationException($"this model's process is \"{Config.Process}\": it reads token ids, not embeddings");
@@ -29,7 +27,7 @@ public sealed partial class LladaModel
 
     public Tensor? TimeWarpState => Config.IsGaussian ? model.transformer.diff_warp : null;
 
-    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
+    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor inputScale, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
     {
         using var scope = NewDisposeScope();
         var tr = RequireGaussian();
@@ -38,8 +36,9 @@ public sealed partial class LladaModel
             throw new ArgumentException($"x_t must be [batch, length, {d}] (got [{string.Join(", ", xt.shape)}])");
         if (l > Config.MaxSequenceLength)
             throw new DlmException($"sequence of {l} tokens exceeds the model's context of {Config.MaxSequenceLength} (max_sequence_length)");
+        if (inputScale.numel() != b) throw new ArgumentException($"the input scale must hold one value per row ({b}), not {inputScale.numel()}");
         var time = t.to_type(ScalarType.Float32).view(b);
-        var scale = GaussianSchedule.InputScale(Schedule.Sigma(time)).view(b, 1, 1).expand(b, l, 1);
+        var scale = inputScale.to_type(ScalarType.Float32).view(b, 1, 1).expand(b, l, 1);
         Tensor? cleanF = clean?.to_type(ScalarType.Bool).view(b, l, 1);
         // A clean position holds the embedding itself (σ = 0): c_in = 1.
         if (cleanF is not null) scale = where(cleanF, ones_like(scale), scale);
@@ -47,19 +46,5 @@ public sealed partial class LladaModel
         var h = tr.diff_in!.forward(input);
         if (cleanF is not null) h = h + cleanF.to_type(ScalarType.Float32) * tr.diff_clean!.view(1, 1, -1);
         return Trunk(h, attentionMask, time, cache: null).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// <see cref="IDenoiser.Logits"/> of a gaussian model: the ids' clean embeddings read as a noise-free x_t at
-    /// <paramref name="time"/> (default t = 0, the least noise the model was trained on), no self-conditioning,
-    /// no position marked clean. So instruments that only know ids see the model's reconstruction of a clean sequence.
-    /// </summary>
-    Tensor LogitsOfCleanIds(Tensor ids, Tensor? attentionMask, Tensor? time)
-    {
-        using var scope = NewDisposeScope();
-        long b = ids.shape[0], l = ids.shape[1];
-        var e = DiffusionEmbeddings().index_select(0, ids.flatten()).view(b, l, -1);
-        var t = time ?? zeros(b, dtype: ScalarType.Float32);
-        return LogitsFromNoisy(e, t, null, null, attentionMask).MoveToOuterDisposeScope();
     }
 }

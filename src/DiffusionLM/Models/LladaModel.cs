@@ -46,7 +46,9 @@ public sealed partial class LladaModel : nn.Module, IContinuousDenoiser
 
     public Tensor Logits(Tensor ids, Tensor? attentionMask = null, Tensor? time = null)
     {
-        var logits = Config.IsGaussian ? LogitsOfCleanIds(ids, attentionMask, time) : Forward(ids, attentionMask, time, cache: null);
+        // A gaussian model reads noisy embeddings; reading ids needs the process's input scale (GaussianProcess.LogitsOfIds).
+        if (Config.IsGaussian) throw new InvalidOperationException("a gaussian model reads embeddings, not ids: use GaussianProcess.LogitsOfIds or LogitsFromNoisy");
+        var logits = Forward(ids, attentionMask, time, cache: null);
         // Inference (sampling, instruments) stops at NaN logits instead of turning them into token 0; training has its loss check.
         if (!is_grad_enabled()) NonFinite.CheckLogits(logits, "model");
         return logits;
@@ -214,7 +216,7 @@ public sealed class LladaTransformer : nn.Module
             diff_emb = nn.Embedding(c.VocabSize, d);
             diff_in = nn.Linear(2 * d, c.DModel, hasBias: true);
             diff_clean = new Parameter(zeros(c.DModel));
-            diff_warp = new Parameter(zeros(2, Corruption.GaussianTimeWarp.Bins), requires_grad: false);
+            diff_warp = new Parameter(zeros(2, IContinuousDenoiser.TimeWarpBins), requires_grad: false);
         }
         RegisterComponents();
     }

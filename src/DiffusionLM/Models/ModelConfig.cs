@@ -30,15 +30,15 @@ public sealed record ModelConfig
     [JsonPropertyName("causal")] public bool Causal { get; init; }
     /// <summary>Adds a sinusoidal embedding of the diffusion time to the token embeddings.</summary>
     [JsonPropertyName("time_conditioning")] public bool TimeConditioning { get; init; }
-    /// <summary>The forward process the model was trained with: "masked", "uniform" or "gaussian" (see DiffusionProcesses).</summary>
-    [JsonPropertyName("process")] public string Process { get; init; } = "masked";
+    /// <summary>The forward process the model was trained with (<see cref="DiffusionProcess"/>: its spelling in config.json).</summary>
+    [JsonPropertyName("process")] public DiffusionProcess Process { get; init; } = DiffusionProcess.Masked;
     /// <summary>
-    /// The masked process's corruption (Corruption/Masking/MaskedCorruptions): null or "uniform" is LLaDA's; "cart",
-    /// "spindle", "positional", "bell_t" or "information" otherwise. Absent from config.json when null.
+    /// The masked process's corruption (<see cref="Models.MaskedCorruption"/>); null is the uniform one (LLaDA's) and is
+    /// absent from config.json, so the files of models trained before corruptions existed read unchanged.
     /// </summary>
-    [JsonPropertyName("corruption"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Corruption { get; init; }
-    /// <summary>The corruption of a masked model, "uniform" when none is recorded.</summary>
-    [JsonIgnore] public string MaskedCorruption => Corruption ?? "uniform";
+    [JsonPropertyName("corruption"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public MaskedCorruption? Corruption { get; init; }
+    /// <summary>The corruption of a masked model, the uniform one when none is recorded.</summary>
+    [JsonIgnore] public MaskedCorruption EffectiveCorruption => Corruption ?? MaskedCorruption.Uniform;
     /// <summary>The noise schedule of the process: "linear" (LLaDA) or "loglinear" (MDLM).</summary>
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
     /// <summary>
@@ -58,7 +58,7 @@ public sealed record ModelConfig
     [JsonPropertyName("sigma_max"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SigmaMax { get; init; }
 
     /// <summary>True for a model of the gaussian process: it reads noisy embeddings, not ids (see <see cref="IContinuousDenoiser"/>).</summary>
-    [JsonIgnore] public bool IsGaussian => Process == "gaussian";
+    [JsonIgnore] public bool IsGaussian => Process.Continuous;
     [JsonIgnore] public int DiffusionDim => EmbeddingDim ?? 64;
 
     [JsonIgnore] public int HeadDim => DModel / NHeads;
@@ -94,6 +94,8 @@ public sealed record ModelConfig
         ModelConfig cfg;
         try { cfg = obj.Deserialize<ModelConfig>(Options)!; }
         catch (JsonException e) { throw new DlmException($"{path}: a field has the wrong type ({e.Message})"); }
+        // An unknown "process" or "corruption" spelling: the message lists the known ones.
+        catch (DlmException e) { throw new DlmException($"{path}: {e.Message}"); }
         cfg.Validate(path);
         return cfg;
     }
@@ -127,10 +129,9 @@ public sealed record ModelConfig
             $"must be a token id below vocab_size ({VocabSize})" + (Causal ? " or -1 (none, for a causal model)" : ""));
         Check(EosTokenId >= 0 && EosTokenId < VocabSize, "eos_token_id", $"must be a token id below vocab_size ({VocabSize})");
         Check(Schedule is "linear" or "loglinear", "schedule", "must be \"linear\" or \"loglinear\"");
-        Check(Process is "masked" or "uniform" or "gaussian", "process", "must be \"masked\", \"uniform\" or \"gaussian\"");
-        Check(Corruption is null || Process == "masked", "corruption", "belongs to the masked process only");
-        Check(Corruption is null || Corruption is "uniform" or "cart" or "spindle" or "positional" or "bell_t" or "information", "corruption",
-            "must be one of uniform, cart, spindle, positional, bell_t, information");
+        // JSON null is the one value the spelling converter never sees.
+        Check(Process is not null, "process", $"must be one of {Spellings.Known<DiffusionProcess>()}");
+        Check(Corruption is null || Process!.Absorbing, "corruption", $"belongs to the {DiffusionProcess.Masked} process only");
         if (IsGaussian)
         {
             // The denoiser of noisy embeddings must know the noise level: without it x_t at σ = 1 and σ = 100 look alike.

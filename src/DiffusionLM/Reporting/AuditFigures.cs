@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using DiffusionLM.Analysis.Audit;
 using ScottPlot;
 
@@ -16,7 +17,7 @@ public static class AuditFigures
 
     static readonly Dictionary<string, Color> FamilyColors = new()
     {
-        ["masked"] = Colors.Crimson, ["uniform"] = Colors.ForestGreen, ["gaussian"] = Colors.RoyalBlue,
+        [DiffusionProcess.Masked.Spelling] = Colors.Crimson, [DiffusionProcess.Uniform.Spelling] = Colors.ForestGreen, [DiffusionProcess.Gaussian.Spelling] = Colors.RoyalBlue,
     };
     static readonly Color[] Extra = [Colors.DarkOrange, Colors.Purple, Colors.Teal, Colors.Brown, Colors.Gray];
 

@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -29,7 +30,7 @@ public static class AuditTable
         (false, _) => "✓",
     };
 
-    static bool Continuous(string process) => process == DiffusionProcesses.Gaussian;
+    static bool Continuous(string process) => Spellings.Find<DiffusionProcess>(process)?.Continuous == true;
 
     static readonly JsonSerializerOptions Json = new()
     {

@@ -62,6 +62,7 @@ public sealed class GaussianSampler(GaussianSamplerOptions? options = null) : En
         var o = Options;
         var model = run.Model;
         var schedule = GaussianSchedule.FromConfig(model.Config);
+        var process = new GaussianProcess(schedule);
         var table = m.DiffusionEmbeddings().detach().to_type(ScalarType.Float32);
         long b = run.Batch, total = run.Total, p = run.PromptLength, d = table.shape[1];
         var clean = (arange(total) < p).view(1, total).expand(b, total);
@@ -74,7 +75,7 @@ public sealed class GaussianSampler(GaussianSamplerOptions? options = null) : En
             using var step = NewDisposeScope();
             double t = 1.0 - (double)i / o.Steps;
             double sigmaT = schedule.Sigma(t), sigmaS = i + 1 < o.Steps ? schedule.Sigma(1.0 - (double)(i + 1) / o.Steps) : 0.0;
-            var logits = run.Forward(() => m.LogitsFromNoisy(x, full(new long[] { b }, (float)t), selfCond, clean, run.Attention));
+            var logits = run.Forward(() => process.Logits(m, x, full(new long[] { b }, (float)t), selfCond, clean, run.Attention));
             if (run.Observer is not null) run.Observe(logits, where(clean, run.X, Nearest(x, table)), x);
             var probs = softmax(logits / o.Temperature, -1);
             var xHat = probs.matmul(table);

@@ -1,3 +1,5 @@
+using DiffusionLM.Models;
+
 namespace DiffusionLM.Sampling;
 
 /// <summary>
@@ -8,6 +10,12 @@ namespace DiffusionLM.Sampling;
 /// </summary>
 public static class SamplerRegistry
 {
+    /// <summary>The family of the left-to-right decoder of causal models, which have no diffusion process.</summary>
+    public const string CausalFamily = "causal";
+
+    /// <summary>The sampler family a model belongs to: <see cref="CausalFamily"/> for a causal model, its process's spelling otherwise.</summary>
+    public static string FamilyOf(ModelConfig config) => config.Causal ? CausalFamily : config.Process.Spelling;
+
     /// <param name="Family">the kind of model the sampler decodes: a diffusion process ("masked", "uniform", "gaussian",
     /// as ModelConfig's "process") or "causal" for the left-to-right decoder of causal models.</param>
     /// <param name="Basis">the options record the user's settings are written into: its defaults, and what the name fixes.</param>
@@ -18,7 +26,7 @@ public static class SamplerRegistry
     public sealed record Entry(string Name, string Description, string Family, ISamplerOptions Basis, IReadOnlyList<SamplerOption> Options,
         Func<ISamplerOptions, ISampler> Build, bool Generic = false, bool Remasks = false)
     {
-        public bool Masked => Family == "masked";
+        public bool Masked => Family == DiffusionProcess.Masked.Spelling;
 
         /// <summary>Decodes block by block and honours <see cref="SamplerSettings.Cache"/>: it has the --cache option.</summary>
         public bool Cacheable => Options.Any(o => o.Setting == nameof(SamplerSettings.Cache));
@@ -45,8 +53,8 @@ public static class SamplerRegistry
     }
 
     static Entry Of<T>(string name, string description, T basis, IReadOnlyList<SamplerOption> settable, Func<T, ISampler> build,
-        string family = "masked", string[]? fix = null, bool generic = false, bool remasks = false) where T : ISamplerOptions =>
-        new(name, description, family, basis, settable.Where(o => fix is null || !fix.Contains(o.Flag)).ToList(), o => build((T)o), generic, remasks);
+        string? family = null, string[]? fix = null, bool generic = false, bool remasks = false) where T : ISamplerOptions =>
+        new(name, description, family ?? DiffusionProcess.Masked.Spelling, basis, settable.Where(o => fix is null || !fix.Contains(o.Flag)).ToList(), o => build((T)o), generic, remasks);
 
     static readonly string[] FixRemasking = ["--remasking"];
 
@@ -77,26 +85,23 @@ public static class SamplerRegistry
         Of("dependency_aware", "parallel decoding that measures dependence by probing tokens in the same call and draws side by side only independent positions and what they determine",
             new DependencyAwareOptions(), DependencyAwareOptions.Settable, o => new DependencyAwareSampler(o)),
         Of("uniform_ancestral", "ancestral sampling for uniform-diffusion models: every token redrawn from p(x_s | x_t) at every step",
-            new UniformSamplerOptions(), UniformSamplerOptions.Settable, o => new UniformSampler(o), family: "uniform"),
+            new UniformSamplerOptions(), UniformSamplerOptions.Settable, o => new UniformSampler(o), family: DiffusionProcess.Uniform.Spelling),
         Of("uniform_eb", "entropy-bounded sampling for uniform-diffusion models: a uniform-noise canvas, the lowest-entropy positions frozen within --gamma, the rest renoised",
-            new UniformEntropyBoundOptions(), UniformEntropyBoundOptions.Settable, o => new UniformEntropyBoundSampler(o), family: "uniform"),
+            new UniformEntropyBoundOptions(), UniformEntropyBoundOptions.Settable, o => new UniformEntropyBoundSampler(o), family: DiffusionProcess.Uniform.Spelling),
         Of("autoregressive", "left to right with a key/value cache, for causal models (config \"causal\": true)",
-            new AutoregressiveOptions(), AutoregressiveOptions.Settable, o => new AutoregressiveSampler(o), family: "causal"),
+            new AutoregressiveOptions(), AutoregressiveOptions.Settable, o => new AutoregressiveSampler(o), family: CausalFamily),
         Of("gaussian_ddpm", "continuous diffusion on embeddings: DDPM ancestral steps from N(0, sigma_max^2), x0 by score interpolation, self-conditioned (--temperature 0 means 1)",
-            new GaussianSamplerOptions() with { Ddim = false }, GaussianSamplerOptions.Settable, o => new GaussianSampler(o), family: "gaussian"),
+            new GaussianSamplerOptions() with { Ddim = false }, GaussianSamplerOptions.Settable, o => new GaussianSampler(o), family: DiffusionProcess.Gaussian.Spelling),
         Of("gaussian_ddim", "continuous diffusion on embeddings: DDIM's deterministic steps (eta = 0) (--temperature 0 means 1)",
-            new GaussianSamplerOptions() with { Ddim = true }, GaussianSamplerOptions.Settable, o => new GaussianSampler(o), family: "gaussian"),
+            new GaussianSamplerOptions() with { Ddim = true }, GaussianSamplerOptions.Settable, o => new GaussianSampler(o), family: DiffusionProcess.Gaussian.Spelling),
     ];
 
     public static IReadOnlyList<Entry> All => Entries;
 
     /// <summary>The sampler <c>dlm generate</c> uses for a model of this process when --sampler is not given.</summary>
-    public static string DefaultFor(string process) => process switch
-    {
-        "masked" => "llada",
-        _ => Entries.FirstOrDefault(e => e.Family == process)?.Name
-            ?? throw new DlmException($"no sampler is registered for the \"{process}\" process"),
-    };
+    public static string DefaultFor(DiffusionProcess process) => process == DiffusionProcess.Masked ? "llada"
+        : Entries.FirstOrDefault(e => e.Family == process.Spelling)?.Name
+            ?? throw new DlmException($"no sampler is registered for the \"{process}\" process");
 
     /// <summary>Refuses a sampler built for another family of model (a masked sampler on a uniform model, say).</summary>
     public static void CheckFamily(string name, string process)

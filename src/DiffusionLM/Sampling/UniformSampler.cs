@@ -42,7 +42,7 @@ public sealed record UniformSamplerOptions(int GenLength = 128, int Steps = 128,
 /// token drawn); a step that redraws a position to the same token records nothing.</remarks>
 public sealed class UniformSampler(UniformSamplerOptions? options = null) : EngineSampler<UniformSamplerOptions>(options ?? new UniformSamplerOptions())
 {
-    protected override string DisplayName => "uniform";
+    protected override string DisplayName => DiffusionProcess.Uniform.Spelling;
 
     protected override void Prepare(IDenoiser model) => UniformProcess.ForModel(model.Config);
 

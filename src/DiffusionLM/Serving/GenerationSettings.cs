@@ -57,7 +57,7 @@ public sealed record GenerationSettings
         var name = SamplerFor(config);
         if (!SamplerRegistry.All.Any(e => e.Name == name))
             throw new DlmException($"sampler: unknown sampler \"{name}\" (known: {string.Join(", ", SamplerRegistry.All.Select(e => e.Name))})");
-        try { SamplerRegistry.CheckFamily(name, config.Causal ? "causal" : config.Process); }
+        try { SamplerRegistry.CheckFamily(name, SamplerRegistry.FamilyOf(config)); }
         catch (DlmException e) { throw new DlmException("sampler: " + e.Message); }
     }
 

@@ -22,7 +22,7 @@ public static class DreamInit
         MaskTokenId = teacher.VocabSize,
         Causal = false,
         LogitsShift = logitsShift,
-        Process = "masked",
+        Process = DiffusionProcess.Masked,
     };
 
     /// <param name="schedule">the masking schedule of the denoiser (null: the teacher config's, "linear" for ours).</param>

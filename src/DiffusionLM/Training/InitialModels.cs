@@ -34,8 +34,8 @@ public static class InitialModels
     {
         string dir = o.InitFrom!;
         if (o.Tokenizer is not null) throw new DlmException("--init-from brings its model's tokenizer; drop --tokenizer");
-        if (o.Process != "masked") throw new DlmException($"--init-from makes a masked denoiser (Dream-style), not --process {o.Process}");
-        if (o.Corruption != Corruption.Masking.MaskedCorruptions.Uniform)
+        if (!o.Process.Absorbing) throw new DlmException($"--init-from makes a masked denoiser (Dream-style), not --process {o.Process}");
+        if (o.Corruption != MaskedCorruption.Uniform)
             throw new DlmException($"--init-from trains with the uniform corruption (Dream's); --corruption {o.Corruption} is not supported with it");
         if (o.TimeConditioning) throw new DlmException("--init-from: the causal model has no time input; drop --time-conditioning");
         var (teacher, tokenizer) = Checkpoint.Load(dir);

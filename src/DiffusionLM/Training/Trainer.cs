@@ -39,10 +39,10 @@ public sealed class Trainer
         if (batchSize <= 0) throw new DlmException("--batch-size must be positive");
         if (opts.Steps is null == opts.Minutes is null) throw new DlmException("give exactly one of --steps N or --minutes M");
         if (opts.Steps is <= 0 || opts.Minutes is <= 0) throw new DlmException("--steps and --minutes must be positive");
-        DiffusionProcesses.Validate(opts.Process);
-        Corruption.Masking.MaskedCorruptions.Validate(opts.Corruption);
-        if (opts.Corruption != Corruption.Masking.MaskedCorruptions.Uniform && opts.Process != DiffusionProcesses.Masked)
-            throw new DlmException($"--corruption {opts.Corruption} needs --process masked");
+        if (opts.Process is null) throw new DlmException($"no --process given (expected one of {Spellings.Known<DiffusionProcess>()})");
+        if (opts.Corruption is null) throw new DlmException($"no --corruption given (expected one of {Spellings.Known<MaskedCorruption>()})");
+        if (opts.Corruption != MaskedCorruption.Uniform && !opts.Process.Absorbing)
+            throw new DlmException($"--corruption {opts.Corruption} needs --process {DiffusionProcess.Masked}");
         if (opts.SftCut is not ("any" or "sentence")) throw new DlmException($"--sft-cut \"{opts.SftCut}\" is unknown (expected any or sentence)");
         if (opts.SftCut == "sentence" && !opts.Sft) throw new DlmException("--sft-cut sentence needs --sft");
         if (opts.MinAnswer != 1 && !opts.Sft) throw new DlmException("--min-answer needs --sft");
@@ -68,7 +68,7 @@ public sealed class Trainer
                 ? DiffusionSpecials.Ensure(Checkpoint.LoadTokenizer(opts.Tokenizer), opts.Tokenizer)
                 : ByteLevelBpeTokenizer.Train(texts, opts.VocabSize);
             var config = InitialModels.Shape(opts, preset).ToConfig(tokenizer.VocabSize, seqLen, tokenizer.Special, opts.Schedule, opts.TimeConditioning, opts.Process)
-                with { Corruption = opts.Corruption == Corruption.Masking.MaskedCorruptions.Uniform ? null : opts.Corruption };
+                with { Corruption = opts.Corruption == MaskedCorruption.Uniform ? null : opts.Corruption };
             model = new LladaModel(config, BatchSampler.StepGenerator(opts.Seed, -1, 1));
         }
         using var _model = model;

@@ -22,9 +22,9 @@ public sealed record TrainingOptions
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 2048;
     [JsonPropertyName("schedule")] public string Schedule { get; init; } = "linear";
     /// <summary>The diffusion family: masked (absorbing), uniform or gaussian (noise on embeddings).</summary>
-    [JsonPropertyName("process")] public string Process { get; init; } = "masked";
-    /// <summary>The masked process's corruption (Corruption/Masking/MaskedCorruptions); "uniform" is LLaDA's.</summary>
-    [JsonPropertyName("corruption")] public string Corruption { get; init; } = "uniform";
+    [JsonPropertyName("process")] public DiffusionProcess Process { get; init; } = DiffusionProcess.Masked;
+    /// <summary>The masked process's corruption (<see cref="MaskedCorruption"/>); the uniform one is LLaDA's.</summary>
+    [JsonPropertyName("corruption")] public MaskedCorruption Corruption { get; init; } = MaskedCorruption.Uniform;
     [JsonPropertyName("sft")] public bool Sft { get; init; }
     /// <summary>Where SFT pairs are cut: "any" token, or "sentence" ends (see <see cref="SentenceBoundaries"/>).</summary>
     [JsonPropertyName("sft_cut")] public string SftCut { get; init; } = "any";
@@ -57,15 +57,20 @@ public sealed record Preset(string Name, int DModel, int NLayers, int NHeads, in
         _ => throw new DlmException($"unknown preset \"{name}\" (expected tiny or small)"),
     };
 
-    public ModelConfig ToConfig(int vocabSize, int seqLen, Text.SpecialTokens special, string schedule, bool timeConditioning, string process = "masked") => new()
+    /// <param name="process">null: the masked process.</param>
+    public ModelConfig ToConfig(int vocabSize, int seqLen, Text.SpecialTokens special, string schedule, bool timeConditioning, DiffusionProcess? process = null)
     {
-        DModel = DModel, NLayers = NLayers, NHeads = NHeads, NKvHeads = NKvHeads, MlpHiddenSize = MlpHidden,
-        VocabSize = vocabSize, MaxSequenceLength = seqLen, RopeTheta = 10000.0,
-        MaskTokenId = special.MaskId, EosTokenId = special.EosId, PadTokenId = special.PadId, BosTokenId = special.BosId,
-        Schedule = schedule, TimeConditioning = timeConditioning || process == "gaussian", Process = process,
-        // The gaussian process diffuses D = 64 normalised embeddings between σ = 1 and 100 (Corruption/GaussianSchedule).
-        EmbeddingDim = process == "gaussian" ? 64 : null,
-        SigmaMin = process == "gaussian" ? 1.0 : null,
-        SigmaMax = process == "gaussian" ? 100.0 : null,
-    };
+        process ??= DiffusionProcess.Masked;
+        return new()
+        {
+            DModel = DModel, NLayers = NLayers, NHeads = NHeads, NKvHeads = NKvHeads, MlpHiddenSize = MlpHidden,
+            VocabSize = vocabSize, MaxSequenceLength = seqLen, RopeTheta = 10000.0,
+            MaskTokenId = special.MaskId, EosTokenId = special.EosId, PadTokenId = special.PadId, BosTokenId = special.BosId,
+            Schedule = schedule, TimeConditioning = timeConditioning || process.Continuous, Process = process,
+            // The gaussian process diffuses D = 64 normalised embeddings between σ = 1 and 100 (Corruption/GaussianSchedule).
+            EmbeddingDim = process.Continuous ? 64 : null,
+            SigmaMin = process.Continuous ? 1.0 : null,
+            SigmaMax = process.Continuous ? 100.0 : null,
+        };
+    }
 }

@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using DiffusionLM.Analysis.Trap;
 using DiffusionLM.Sampling;
 using Xunit;
@@ -79,7 +80,7 @@ public class TrapExperimentTests
     public void TheQuickSweepCoversEveryMaskedSamplerOnceAndEverySettingRuns()
     {
         var sweep = TrapExperiment.Sweep(Paper.Length, quick: true);
-        var expected = SamplerRegistry.OfFamily("masked").Where(e => !e.Generic).Select(e => e.Name).ToHashSet();
+        var expected = SamplerRegistry.OfFamily(DiffusionProcess.Masked.Spelling).Where(e => !e.Generic).Select(e => e.Name).ToHashSet();
         Assert.Equal(expected, sweep.Select(s => s.Sampler).ToHashSet());
         Assert.DoesNotContain(sweep, s => SamplerRegistry.Find(s.Sampler).Generic);
         foreach (var setting in sweep)

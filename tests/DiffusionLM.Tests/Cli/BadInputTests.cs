@@ -138,12 +138,12 @@ public class BadInputTests(TinyModelFixture fixture) : IClassFixture<TinyModelFi
     [Fact]
     public void StepsNotDivisibleByBlocks()
         => AssertCleanError(Generate(fixture.ModelDir, "--gen-length", "16", "--block-length", "4", "--steps", "6"),
-            "LLaDA sampler: steps 6 must be divisible by the number of blocks 4 (gen length 16 / block length 4)");
+            "--steps 6 must be divisible by the number of blocks 4 (--gen-length 16 / --block-length 4)");
 
     [Fact]
     public void GenLengthNotAMultipleOfBlockLength()
         => AssertCleanError(Generate(fixture.ModelDir, "--gen-length", "10", "--block-length", "4", "--steps", "10"),
-            "LLaDA sampler: gen length 10 must be a multiple of block length 4");
+            "--gen-length 10 must be a multiple of --block-length 4");
 
     [Fact]
     public void EmptyTrainingFileWritesNothing()

@@ -173,7 +173,7 @@ public class GaussianObjectiveTests(ITestOutputHelper output)
         var e = Assert.Throws<DlmException>(() => (cfg with { TimeConditioning = false }).Validate());
         Assert.Contains("time_conditioning", e.Message);
         Assert.Throws<DlmException>(() => (cfg with { SigmaMax = 0.5 }).Validate());
-        Assert.DoesNotContain("sigma", (cfg with { Process = "masked", EmbeddingDim = null, SigmaMin = null, SigmaMax = null }).ToJson());
+        Assert.DoesNotContain("sigma", (cfg with { Process = DiffusionProcess.Masked, EmbeddingDim = null, SigmaMin = null, SigmaMax = null }).ToJson());
     }
 
     /// <summary>Deliberately wrong: the chain adds noise of std σ_t − σ_s per step (standard deviations add, not variances).</summary>

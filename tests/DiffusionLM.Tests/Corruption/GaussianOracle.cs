@@ -40,7 +40,7 @@ sealed class GaussianOracle : IContinuousDenoiser
         Config = new ModelConfig
         {
             DModel = 8, NHeads = 2, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 8, VocabSize = V, MaxSequenceLength = 64,
-            MaskTokenId = 0, EosTokenId = 3, PadTokenId = 3, Process = "gaussian", TimeConditioning = true,
+            MaskTokenId = 0, EosTokenId = 3, PadTokenId = 3, Process = DiffusionProcess.Gaussian, TimeConditioning = true,
             EmbeddingDim = D, SigmaMin = sigmaMin, SigmaMax = sigmaMax,
         };
     }
@@ -48,7 +48,7 @@ sealed class GaussianOracle : IContinuousDenoiser
     public Tensor DiffusionEmbeddings() => table.alias();
     public Tensor? TimeWarpState => null;
 
-    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
+    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor inputScale, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
     {
         Calls++;
         using var scope = NewDisposeScope();
@@ -65,7 +65,8 @@ sealed class GaussianOracle : IContinuousDenoiser
     {
         using var scope = NewDisposeScope();
         var e = table.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], D);
-        return LogitsFromNoisy(e, time ?? zeros(ids.shape[0])).MoveToOuterDisposeScope();
+        // The oracle reads x_t at its own scale: the input scale is for networks.
+        return LogitsFromNoisy(e, time ?? zeros(ids.shape[0]), ones(ids.shape[0])).MoveToOuterDisposeScope();
     }
 
     /// <summary>[rows, length] i.i.d. tokens from <see cref="P"/>.</summary>

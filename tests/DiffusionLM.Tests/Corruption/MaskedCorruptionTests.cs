@@ -15,15 +15,15 @@ public class MaskedCorruptionTests
     // Token counts over a vocabulary of 12 (id 0 is the mask): 2 is frequent, 11 rare.
     static readonly long[] Counts = [0, 5, 400, 60, 7, 90, 1, 30, 3, 12, 2, 1];
 
-    static RateMaskingProcess Make(string name) => (RateMaskingProcess)MaskedCorruptions.Create(name, new LinearMaskSchedule(), MaskId, 12, Counts);
+    static RateMaskingProcess Make(string name) => (RateMaskingProcess)MaskedCorruptions.Create(MaskedCorruption.Parse(name), new LinearMaskSchedule(), MaskId, 12, Counts);
 
     [Theory]
-    [InlineData(MaskedCorruptions.Positional, 0.3)]
-    [InlineData(MaskedCorruptions.Positional, 0.8)]
-    [InlineData(MaskedCorruptions.Spindle, 0.3)]
-    [InlineData(MaskedCorruptions.Spindle, 0.7)]
-    [InlineData(MaskedCorruptions.Information, 0.3)]
-    [InlineData(MaskedCorruptions.Information, 0.9)]
+    [InlineData("positional", 0.3)]
+    [InlineData("positional", 0.8)]
+    [InlineData("spindle", 0.3)]
+    [InlineData("spindle", 0.7)]
+    [InlineData("information", 0.3)]
+    [InlineData("information", 0.9)]
     public void ClosedFormMatchesTheChain(string name, double t)
     {
         using var g = new Generator(8);
@@ -33,9 +33,9 @@ public class MaskedCorruptionTests
     }
 
     [Theory]
-    [InlineData(MaskedCorruptions.Positional)]
-    [InlineData(MaskedCorruptions.Spindle)]
-    [InlineData(MaskedCorruptions.Information)]
+    [InlineData("positional")]
+    [InlineData("spindle")]
+    [InlineData("information")]
     public void TheCheckRejectsAChainThatForgetsItsOwnSchedule(string name)
     {
         // Mutant: the chain steps with the uniform 1 − α_t/α_s of the linear schedule instead of the position's or token's own.
@@ -118,9 +118,9 @@ public class MaskedCorruptionTests
     }
 
     [Theory]
-    [InlineData(MaskedCorruptions.Positional)]
-    [InlineData(MaskedCorruptions.Spindle)]
-    [InlineData(MaskedCorruptions.Information)]
+    [InlineData("positional")]
+    [InlineData("spindle")]
+    [InlineData("information")]
     public void TheAuditsD1CurveReadsEachNewProcess(string name)
     {
         // D1 analytically: I(x_t; x_0) falls from H(x_0) at t → 0 to 0 at t = 1, never rising.
@@ -158,22 +158,22 @@ public class MaskedCorruptionTests
         double d = t.Select((x, i) => Math.Max(Math.Abs(BellTime.Cdf(x) - (double)i / t.Length), Math.Abs(BellTime.Cdf(x) - (i + 1.0) / t.Length))).Max();
         Assert.True(d < 2.0 / t.Length + 1e-9, $"KS distance {d}");
         Assert.Equal(0.5, BellTime.Quantile(0.5), 12);
-        Assert.Equal(MaskedCorruptions.BellT, process.Corruption);
+        Assert.Equal(MaskedCorruption.BellT.Spelling, process.Corruption);
     }
 
     [Fact]
     public void TheFactoryNamesEachCorruptionAndRejectsBadInput()
     {
-        foreach (var name in MaskedCorruptions.Names)
+        foreach (var corruption in MaskedCorruption.All)
         {
-            var o = MaskedCorruptions.Create(name, new LinearMaskSchedule(), MaskId, 12, Counts);
+            var o = MaskedCorruptions.Create(corruption, new LinearMaskSchedule(), MaskId, 12, Counts);
             string got = o switch { MaskedProcess m => m.Corruption, RateMaskingProcess r => r.Corruption, _ => "?" };
-            Assert.Equal(name, got);
-            Assert.Equal(DiffusionProcesses.Masked, o.Name);
+            Assert.Equal(corruption.Spelling, got);
+            Assert.Equal(DiffusionProcess.Masked.Spelling, o.Name);
         }
-        Assert.Contains("unknown corruption", Assert.Throws<DlmException>(() => MaskedCorruptions.Validate("nope")).Message);
-        Assert.Contains("unigram.json", Assert.Throws<DlmException>(() => MaskedCorruptions.Create(MaskedCorruptions.Information, new LinearMaskSchedule(), 0, 12, null)).Message);
-        Assert.Contains("--schedule linear", Assert.Throws<DlmException>(() => MaskedCorruptions.Create(MaskedCorruptions.Positional, new LogLinearMaskSchedule(), 0, 12, null)).Message);
+        Assert.Contains("unknown corruption", Assert.Throws<DlmException>(() => MaskedCorruption.Parse("nope")).Message);
+        Assert.Contains("unigram.json", Assert.Throws<DlmException>(() => MaskedCorruptions.Create(MaskedCorruption.Information, new LinearMaskSchedule(), 0, 12, null)).Message);
+        Assert.Contains("--schedule linear", Assert.Throws<DlmException>(() => MaskedCorruptions.Create(MaskedCorruption.Positional, new LogLinearMaskSchedule(), 0, 12, null)).Message);
     }
 
     /// <summary>Mutant: the chain of the plain linear schedule under the process's own closed form.</summary>

@@ -58,7 +58,7 @@ public class UniformObjectiveTests(ITestOutputHelper output)
     static ModelConfig Config(bool time = false) => new()
     {
         DModel = 8, NHeads = 2, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 8, VocabSize = 6, MaxSequenceLength = 64,
-        MaskTokenId = 4, BosTokenId = 5, EosTokenId = 3, PadTokenId = 3, Schedule = "linear", Process = "uniform", TimeConditioning = time,
+        MaskTokenId = 4, BosTokenId = 5, EosTokenId = 3, PadTokenId = 3, Schedule = "linear", Process = DiffusionProcess.Uniform, TimeConditioning = time,
     };
 
     static UniformProcess Process() => UniformProcess.ForModel(Config());
@@ -351,7 +351,7 @@ public class UniformTrainingTests(ITestOutputHelper output)
         var state = new Trainer().Run(new TrainingOptions
         {
             Data = [tmp["corpus.txt"]], Preset = "tiny", Steps = 80, SeqLen = 32, BatchSize = 8, VocabSize = 280,
-            LearningRate = 3e-3, EvalInterval = 40, EvalWindows = 16, Seed = 1, Process = "uniform",
+            LearningRate = 3e-3, EvalInterval = 40, EvalWindows = 16, Seed = 1, Process = DiffusionProcess.Uniform,
         }, tmp["model"], resume: false);
         Assert.All(state.TrainLoss, l => Assert.True(double.IsFinite(l)));
         double first = state.TrainLoss.Take(10).Average(), last = state.TrainLoss.TakeLast(10).Average();

@@ -138,7 +138,7 @@ public class GgufExportTests
         Assert.Contains("causal", causal.Message);
         var (model, tok) = TinyLladaFactory.WithBpe();
         using var _ = model;
-        var gaussian = new LladaModel(model.Config with { Process = "gaussian", TimeConditioning = true });
+        var gaussian = new LladaModel(model.Config with { Process = DiffusionProcess.Gaussian, TimeConditioning = true });
         using var __ = gaussian;
         Assert.Contains("gaussian", Assert.Throws<DlmException>(() => LladaGgufExport.Export(gaussian, tok, tmp["g.gguf"], GgufDType.F32, "g")).Message);
         Assert.Empty(Directory.GetFiles(tmp.Path));

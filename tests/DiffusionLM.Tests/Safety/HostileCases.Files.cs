@@ -123,9 +123,9 @@ public static partial class HostileCases
         new("eval choices prompt a number", c => ["eval", "--model", c.Masked, "--choices", c.Write("ch.jsonl", "{\"prompt\": 5, \"choices\": [\"b\", \"c\"]}\n")], "prompt"),
         new("eval choices answer a list", c => ["eval", "--model", c.Masked, "--choices", c.Write("ch.jsonl", "{\"prompt\": \"a\", \"choices\": [\"b\", \"c\"], \"answer\": [1]}\n")], "answer"),
         // score samples
-        new("score samples missing", c => ["score", "--samples", c.Path("nowhere.jsonl")], "nowhere.jsonl"),
-        new("score samples malformed", c => ["score", "--samples", c.Write("s.jsonl", "{\"text\": ")], "s.jsonl"),
-        new("score samples wrong fields", c => ["score", "--samples", c.Write("s.jsonl", "{\"x\": 1}\n")], "s.jsonl"),
+        new("score data missing", c => ["score", "--data", c.Path("nowhere.jsonl")], "nowhere.jsonl"),
+        new("score data malformed", c => ["score", "--data", c.Write("s.jsonl", "{\"text\": ")], "s.jsonl"),
+        new("score data wrong fields", c => ["score", "--data", c.Write("s.jsonl", "{\"x\": 1}\n")], "s.jsonl"),
         // outputs pointing at files
         new("export hf out is a file", c => ["export", "hf", "--model", c.Masked, "--out", c.Write("afile", "x")], "afile"),
         new("export gguf out is a folder", c => ["export", "gguf", "--model", c.Masked, "--out", c.Path("")], "dlm-test-"),

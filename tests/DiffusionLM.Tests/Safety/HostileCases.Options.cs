@@ -92,7 +92,7 @@ public static partial class HostileCases
     ];
 
     static string[] Probe(CaseContext c, string model, params string[] extra) =>
-        With(["probe", "--model", model], ["--prompts", c.Write("p.txt", "the cat sat\na dog ran\n"), "--masks", "4", "--top-k", "2", "--out", c.Path("probe")], extra);
+        With(["probe", "--model", model], ["--prompts", c.Write("p.txt", "the cat sat\na dog ran\n"), "--masks", "4", "--top-tokens", "2", "--out", c.Path("probe")], extra);
 
     static HostileCase P(string name, string names, params string[] extra) => new(name, c => Probe(c, c.Masked, extra), names);
 
@@ -108,7 +108,7 @@ public static partial class HostileCases
         P("probe remasking unknown", "--remasking", "--steps", "4", "--remasking", "bogus"),
         P("probe masks 0", "--masks", "--masks", "0"),
         P("probe masks beyond the context", "--masks", "--masks", "100000"),
-        P("probe top-k 0", "--top-k", "--top-k", "0"),
+        P("probe top-tokens 0", "--top-tokens", "--top-tokens", "0"),
         P("probe batch-size 0", "--batch-size", "--batch-size", "0"),
         P("probe limit 0", "--limit", "--limit", "0"),
         P("probe limit negative", "--limit", "--limit", "-3"),
@@ -125,7 +125,7 @@ public static partial class HostileCases
         new("prompt on probe", c => ["probe", "--model", c.Masked, "--prompt", "hi"], "--prompt"),
         new("sampler on train", c => ["train", "--data", c.Corpus, "--out", c.Path("t"), "--sampler", "llada"], "--sampler"),
         new("steps on eval", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--steps", "4"], "--steps"),
-        new("masks on score", c => ["score", "--samples", c.Corpus, "--masks", "3"], "--masks"),
+        new("masks on score", c => ["score", "--data", c.Corpus, "--masks", "3"], "--masks"),
         new("sampler on export", c => ["export", "hf", "--model", c.Masked, "--out", c.Path("e"), "--sampler", "x"], "--sampler"),
         new("option without its value", c => ["generate", "--model", c.Masked, "--prompt", "hi", "--steps"], "--steps"),
         new("integer option given text", c => ["generate", "--model", c.Masked, "--prompt", "hi", "--steps", "abc"], "abc"),
@@ -141,23 +141,23 @@ public static partial class HostileCases
         new("inspect ids empty list", c => ["inspect", "--model", c.Masked, "--ids", ",,,"], "--ids"),
         new("inspect ids longer than the context", c => ["inspect", "--model", c.Masked, "--ids", string.Join(",", Enumerable.Repeat("1", 1000))], "--ids"),
         new("eval mc 0", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--mc", "0", "--windows", "1"], "--mc"),
-        new("eval batch 0", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--batch", "0", "--windows", "1"], "--batch"),
-        new("eval mc not a multiple of batch", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--mc", "3", "--batch", "2", "--windows", "1"], "--mc"),
+        new("eval batch 0", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--batch-size", "0", "--windows", "1"], "--batch-size"),
+        new("eval mc not a multiple of batch", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--mc", "3", "--batch-size", "2", "--windows", "1"], "--mc"),
         new("eval windows 0", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--windows", "0"], "--windows"),
         new("eval windows negative", c => ["eval", "--model", c.Masked, "--data", c.Corpus, "--windows", "-2"], "--windows"),
         new("eval without data", c => ["eval", "--model", c.Masked], "--data"),
-        new("eval on a causal model", c => ["eval", "--model", c.Models.Causal, "--data", c.Corpus, "--windows", "1", "--mc", "2", "--batch", "2"], "causal"),
-        new("teacher-corpus stories 0", c => ["teacher-corpus", "--model", c.Models.Causal, "--stories", "0", "--out", c.Path("s.jsonl")], "--stories"),
-        new("teacher-corpus stories negative", c => ["teacher-corpus", "--model", c.Models.Causal, "--stories", "-1", "--out", c.Path("s.jsonl")], "--stories"),
-        new("teacher-corpus max-tokens negative", c => ["teacher-corpus", "--model", c.Models.Causal, "--stories", "1", "--max-tokens", "-1", "--out", c.Path("s.jsonl")], "--max-tokens"),
-        new("teacher-corpus temperature negative", c => ["teacher-corpus", "--model", c.Models.Causal, "--stories", "1", "--temperature", "-1", "--out", c.Path("s.jsonl")], "--temperature"),
-        new("teacher-corpus batch-size 0", c => ["teacher-corpus", "--model", c.Models.Causal, "--stories", "1", "--batch-size", "0", "--out", c.Path("s.jsonl")], "--batch-size"),
-        new("teacher-corpus on a masked model", c => ["teacher-corpus", "--model", c.Masked, "--stories", "1", "--out", c.Path("s.jsonl")], "causal"),
-        new("teacher-corpus out is a folder", c => ["teacher-corpus", "--model", c.Models.Causal, "--stories", "1", "--out", c.Path("")], "dlm-test-"),
+        new("eval on a causal model", c => ["eval", "--model", c.Models.Causal, "--data", c.Corpus, "--windows", "1", "--mc", "2", "--batch-size", "2"], "causal"),
+        new("teacher-corpus num-samples 0", c => ["teacher-corpus", "--model", c.Models.Causal, "--num-samples", "0", "--out", c.Path("s.jsonl")], "--num-samples"),
+        new("teacher-corpus num-samples negative", c => ["teacher-corpus", "--model", c.Models.Causal, "--num-samples", "-1", "--out", c.Path("s.jsonl")], "--num-samples"),
+        new("teacher-corpus max-tokens negative", c => ["teacher-corpus", "--model", c.Models.Causal, "--num-samples", "1", "--max-tokens", "-1", "--out", c.Path("s.jsonl")], "--max-tokens"),
+        new("teacher-corpus temperature negative", c => ["teacher-corpus", "--model", c.Models.Causal, "--num-samples", "1", "--temperature", "-1", "--out", c.Path("s.jsonl")], "--temperature"),
+        new("teacher-corpus batch-size 0", c => ["teacher-corpus", "--model", c.Models.Causal, "--num-samples", "1", "--batch-size", "0", "--out", c.Path("s.jsonl")], "--batch-size"),
+        new("teacher-corpus on a masked model", c => ["teacher-corpus", "--model", c.Masked, "--num-samples", "1", "--out", c.Path("s.jsonl")], "causal"),
+        new("teacher-corpus out is a folder", c => ["teacher-corpus", "--model", c.Models.Causal, "--num-samples", "1", "--out", c.Path("")], "dlm-test-"),
         new("fuzz target unknown", c => ["fuzz", "--target", "bogus", "--inputs", "1"], "bogus"),
         new("fuzz inputs 0", c => ["fuzz", "--inputs", "0"], "--inputs"),
         new("fuzz corpus missing", c => ["fuzz", "--target", "config", "--inputs", "1", "--corpus", c.Path("nowhere")], "nowhere"),
-        new("trap samples 0", c => ["trap", "--out", c.Path("trap"), "--quick", "--samples", "0"], "--samples"),
+        new("trap num-samples 0", c => ["trap", "--out", c.Path("trap"), "--quick", "--num-samples", "0"], "--num-samples"),
         new("trap language unknown", c => ["trap", "--out", c.Path("trap"), "--quick", "--language", "bogus"], "bogus"),
         new("trap sampler unknown", c => ["trap", "--out", c.Path("trap"), "--quick", "--samplers", "bogus"], "bogus"),
         new("trap train-steps 0", c => ["trap", "--out", c.Path("trap"), "--quick", "--train-steps", "0"], "--train-steps"),

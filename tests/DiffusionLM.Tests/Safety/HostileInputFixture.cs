@@ -23,7 +23,7 @@ public sealed class HostileInputFixture : IDisposable
         var rng = new Random(2);
         string[] lines = ["the cat sat on the mat.", "a dog ran in the park.", "my bird sang a song."];
         File.WriteAllText(Corpus, string.Join(" ", Enumerable.Range(0, 2000).Select(_ => lines[rng.Next(lines.Length)])));
-        foreach (var (dir, process) in new[] { (Masked, "masked"), (Uniform, "uniform") })
+        foreach (var (dir, process) in new[] { (Masked, DiffusionProcess.Masked), (Uniform, DiffusionProcess.Uniform) })
             new Trainer().Run(new TrainingOptions
             {
                 Data = [Corpus], Preset = "tiny", Steps = 2, SeqLen = 64, BatchSize = 2, VocabSize = 300, EvalInterval = 10, EvalWindows = 2, Process = process,

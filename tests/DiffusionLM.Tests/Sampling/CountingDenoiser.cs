@@ -17,7 +17,7 @@ sealed class CountingDenoiser(LladaModel inner) : IContinuousDenoiser
     public bool SupportsIncrementalDecoding => Inner.SupportsIncrementalDecoding;
     public Tensor LogitsIncremental(Tensor ids, KvCache cache) { Calls++; return Inner.LogitsIncremental(ids, cache); }
     public Tensor DiffusionEmbeddings() => Inner.DiffusionEmbeddings();
-    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
-    { Calls++; return Inner.LogitsFromNoisy(xt, t, selfCond, clean, attentionMask); }
+    public Tensor LogitsFromNoisy(Tensor xt, Tensor t, Tensor inputScale, Tensor? selfCond = null, Tensor? clean = null, Tensor? attentionMask = null)
+    { Calls++; return Inner.LogitsFromNoisy(xt, t, inputScale, selfCond, clean, attentionMask); }
     public Tensor? TimeWarpState => Inner.TimeWarpState;
 }

@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using DiffusionLM.Sampling;
 using DiffusionLM.Tests.Corruption;
 using TorchSharp;
@@ -91,7 +92,7 @@ public class GaussianSamplerTests(ITestOutputHelper output)
     [Fact]
     public void RegistryDefaultsAndRefusesADiscreteModel()
     {
-        Assert.Equal("gaussian_ddpm", SamplerRegistry.DefaultFor("gaussian"));
+        Assert.Equal("gaussian_ddpm", SamplerRegistry.DefaultFor(DiffusionProcess.Gaussian));
         var s = (GaussianSampler)SamplerRegistry.Create("gaussian_ddim", new SamplerSettings(GenLength: 4, Steps: 3) { Clamp = true });
         Assert.True(s.Options.Ddim && s.Options.Clamp);
         Assert.Equal(1.0, s.Options.Temperature); // the CLI's greedy 0 means plain score interpolation

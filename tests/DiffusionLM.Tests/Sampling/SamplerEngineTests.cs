@@ -21,7 +21,7 @@ public class SamplerEngineTests
     {
         DModel = 16, NHeads = 2, NKvHeads = 2, NLayers = 2, MlpHiddenSize = 24, VocabSize = 20, MaxSequenceLength = 32,
         MaskTokenId = 19, EosTokenId = 18, PadTokenId = 17, BosTokenId = 16, RopeTheta = 10000,
-        Process = family == "causal" ? "masked" : family, Causal = family == "causal",
+        Process = family == SamplerRegistry.CausalFamily ? DiffusionProcess.Masked : DiffusionProcess.Parse(family), Causal = family == SamplerRegistry.CausalFamily,
         TimeConditioning = family == "gaussian", EmbeddingDim = family == "gaussian" ? 8 : null,
     };
 

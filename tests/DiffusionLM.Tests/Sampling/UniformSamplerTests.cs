@@ -83,7 +83,7 @@ public class UniformSamplerTests(ITestOutputHelper output)
         var config = new ModelConfig
         {
             DModel = 8, NHeads = 2, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 8, VocabSize = 6, MaxSequenceLength = 64,
-            MaskTokenId = 4, BosTokenId = 5, EosTokenId = 3, PadTokenId = 3, Process = "uniform",
+            MaskTokenId = 4, BosTokenId = 5, EosTokenId = 3, PadTokenId = 3, Process = DiffusionProcess.Uniform,
         };
         double[] p = [0.55, 0.25, 0.15, 0.05, 0, 0];
         var sampler = new UniformSampler(new UniformSamplerOptions(GenLength: 64, Steps: 5, Temperature: 1.0));
@@ -104,7 +104,7 @@ public class UniformSamplerTests(ITestOutputHelper output)
     static ModelConfig SetOfFour() => new()
     {
         DModel = 8, NHeads = 2, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 8, VocabSize = 6, MaxSequenceLength = 64,
-        MaskTokenId = 4, BosTokenId = 5, EosTokenId = 3, PadTokenId = 3, Process = "uniform", TimeConditioning = true,
+        MaskTokenId = 4, BosTokenId = 5, EosTokenId = 3, PadTokenId = 3, Process = DiffusionProcess.Uniform, TimeConditioning = true,
     };
 
     static IDenoiser Honest() => new ConstantDenoiser(SetOfFour(), [.. XTheta, 0, 0]);

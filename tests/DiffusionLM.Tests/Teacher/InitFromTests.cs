@@ -121,7 +121,7 @@ public class InitFromTests
         Assert.Contains("not shrink it", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, DModel = 32, Heads = 4, KvHeads = 2 })).Message);
         Assert.Contains("keeps the head size 8", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, DModel = 128 })).Message);
         Assert.Contains("needs --kv-heads 8", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, DModel = 128, Heads = 16 })).Message);
-        Assert.Contains("not --process uniform", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, Process = "uniform" })).Message);
+        Assert.Contains("not --process uniform", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = TeacherFolder, Process = DiffusionProcess.Uniform })).Message);
         var bidirectional = Path.Combine(Stories260K.RepoRoot, "models", "default");
         Assert.Contains("needs a causal model", Assert.Throws<DlmException>(() => InitialModels.FromCausal(new TrainingOptions { InitFrom = bidirectional })).Message);
     }

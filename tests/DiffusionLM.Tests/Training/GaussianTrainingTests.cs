@@ -27,7 +27,7 @@ public class GaussianTrainingTests(ITestOutputHelper output)
 
     static TrainingOptions Options(string data, int steps) => new()
     {
-        Data = [data], Preset = "tiny", Process = "gaussian", Steps = steps, Seed = 3, BatchSize = 4, SeqLen = 32, VocabSize = 300,
+        Data = [data], Preset = "tiny", Process = DiffusionProcess.Gaussian, Steps = steps, Seed = 3, BatchSize = 4, SeqLen = 32, VocabSize = 300,
         EvalInterval = 10, SaveInterval = 1000, EvalWindows = 4,
     };
 
@@ -133,11 +133,13 @@ public class GaussianTrainingTests(ITestOutputHelper output)
         var t = Enumerable.Range(0, b).Select(i => (u + (double)i / b) % 1.0).ToArray();
         var sigma = t.Select(ti => sigmaMin * Math.Pow(sigmaMax / sigmaMin, ti)).ToArray();
         var zt = e + tensor(sigma, dtype: ScalarType.Float64).view(b, 1, 1) * epsT;
-        var logitsT = model.LogitsFromNoisy(zt.to_type(ScalarType.Float32), tensor(t.Select(v => (float)v).ToArray())).to_type(ScalarType.Float64);
+        // The model's input scale c_in from the schedule the reference assumes, not from the objective under test.
+        var gaussian = new GaussianProcess(new GaussianSchedule(sigmaMin, sigmaMax), model);
+        var logitsT = gaussian.Logits(model, zt.to_type(ScalarType.Float32), tensor(t.Select(v => (float)v).ToArray())).to_type(ScalarType.Float64);
         var xHat = logitsT.softmax(-1).matmul(table);
         var sq = (e - xHat).square().sum(-1).mean(new long[] { 1 }).data<double>().ToArray();
         double diffusion = Enumerable.Range(0, b).Sum(i => 0.5 * (2 * Math.Log(sigmaMax / sigmaMin) / (sigma[i] * sigma[i])) * sq[i]) / b;
-        var logits0 = model.LogitsFromNoisy((e + sigmaMin * eps0).to_type(ScalarType.Float32), zeros(b)).to_type(ScalarType.Float64);
+        var logits0 = gaussian.Logits(model, (e + sigmaMin * eps0).to_type(ScalarType.Float32), zeros(b)).to_type(ScalarType.Float64);
         double reconstruction = -logits0.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).mean().item<double>();
         double prior = d / (2 * sigmaMax * sigmaMax);
         double expected = diffusion + reconstruction + prior;
@@ -149,7 +151,7 @@ public class GaussianTrainingTests(ITestOutputHelper output)
     static LladaModel FreshGaussian() => new(new ModelConfig
     {
         DModel = 16, NHeads = 2, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 24, VocabSize = 12, MaxSequenceLength = 32,
-        MaskTokenId = 11, EosTokenId = 10, PadTokenId = 10, Process = "gaussian", TimeConditioning = true, EmbeddingDim = 8,
+        MaskTokenId = 11, EosTokenId = 10, PadTokenId = 10, Process = DiffusionProcess.Gaussian, TimeConditioning = true, EmbeddingDim = 8,
     }, new Generator(4));
 
     static readonly long[] Row = [1, 4, 4, 9, 2, 7, 3, 0];

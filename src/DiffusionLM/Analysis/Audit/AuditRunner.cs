@@ -20,15 +20,15 @@ public static class AuditRunner
             string? process = null;
             try { process = File.Exists(path) ? (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))?["process"] : null; }
             catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException) { /* Load names the problem */ }
-            if (process is not null && !DiffusionProcesses.Names.Contains(process))
-                throw new DlmException($"{dir}: config.json's process \"{process}\" is not one the audit knows (expected {string.Join(", ", DiffusionProcesses.Names)})");
+            if (process is not null && Spellings.Find<DiffusionProcess>(process) is null)
+                throw new DlmException($"{dir}: config.json's process \"{process}\" is not one the audit knows (expected {Spellings.Known<DiffusionProcess>()})");
             var config = ModelConfig.Load(path);
             if (config.Causal) throw new DlmException($"{dir}: a causal (autoregressive) model has no diffusion process to audit");
         }
     }
 
     /// <summary>The family of a model folder: config.json's "process".</summary>
-    public static string ProcessOf(string dir) => ModelConfig.Load(Path.Combine(dir, Checkpoint.ConfigFile)).Process;
+    public static DiffusionProcess ProcessOf(string dir) => ModelConfig.Load(Path.Combine(dir, Checkpoint.ConfigFile)).Process;
 
     /// <summary>
     /// The text to score a model on: <paramref name="data"/> when given, else the files the model was trained on

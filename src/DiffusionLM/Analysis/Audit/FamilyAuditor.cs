@@ -27,8 +27,7 @@ public static class FamilyAuditor
         Action<int, string>? progress = null)
     {
         var clock = Stopwatch.StartNew();
-        string process = model.Config.Process;
-        DiffusionProcesses.Validate(process);
+        var process = model.Config.Process;
         if (heldOut.Length == 0) throw new DlmException($"{modelDir}: no held-out window to audit with");
         // The frequency-aware masked corruptions (spindle, information) take their rates from the training counts.
         var counts = Text.UnigramCounts.TryLoad(Path.Combine(modelDir, Models.Checkpoint.UnigramFile));
@@ -46,16 +45,16 @@ public static class FamilyAuditor
         Done("d2");
         progress?.Invoke(2, "D3/L1: sampling with the default sampler");
         var (d3, l1) = MeasureD3L1(model, heldOut, o);
-        if (process == DiffusionProcesses.Gaussian) l1 = l1 with { Rounding = MeasureRounding(model, heldOut.Take(o.Windows).ToArray(), o) };
+        if (process.Continuous) l1 = l1 with { Rounding = MeasureRounding(model, heldOut.Take(o.Windows).ToArray(), o) };
         Done("d3_l1");
         progress?.Invoke(3, "L2: training the trap model");
         var language = TrapLanguages.FromName(o.TrapLanguage);
-        var trapOptions = new TrapTrainingOptions(Steps: o.TrapTrainSteps, Seed: o.Seed, Process: process);
+        var trapOptions = new TrapTrainingOptions(Steps: o.TrapTrainSteps, Seed: o.Seed) { Process = process };
         var l2 = TrapAudit.Run(language, trapOptions, o.TrapSamples, (ulong)o.Seed,
             (step, loss) => { if (step % 25 == 0) progress?.Invoke(3, $"L2: trap model step {step}/{o.TrapTrainSteps} loss {loss:F3}"); });
         Done("l2");
         progress?.Invoke(5, "done");
-        return new FamilyAudit(process, modelDir, d1, d2, d3, l1, l2, Math.Round(clock.Elapsed.TotalSeconds, 1)) { StageSeconds = stages };
+        return new FamilyAudit(process.Spelling, modelDir, d1, d2, d3, l1, l2, Math.Round(clock.Elapsed.TotalSeconds, 1)) { StageSeconds = stages };
     }
 
     public static D1Result MeasureD1(IDiffusionObjective objective, IDenoiser model, long[][] heldOut, double[] unigram, AuditOptions o)
@@ -88,7 +87,7 @@ public static class FamilyAuditor
         // One token's path on the curve's grid and on a grid four times finer: a continuous fall shrinks with the grid, a jump does not.
         TokenPathResult? Path(double[] grid) => TokenPath.For(objective) is { } pathModel
             ? TokenPath.Measure(pathModel, unigram, grid, o.PathTokens, g)
-            : objective is GaussianProcess gp && model.Config.Process == DiffusionProcesses.Gaussian && model is IContinuousDenoiser cd
+            : objective is GaussianProcess gp && model.Config.Process.Continuous && model is IContinuousDenoiser cd
                 ? TokenPath.MeasureGaussian(gp, cd.DiffusionEmbeddings(), unigram, grid, o.PathTokens, g)
                 : null;
         var path = Path(times.Skip(1).ToArray());
@@ -111,7 +110,7 @@ public static class FamilyAuditor
             return new D2Result(true, "chi-square homogeneity test per position of x_t, closed form vs step-by-step chain", r.T, r.Samples, r.ChainSteps,
                 r.Statistic, r.DegreesOfFreedom, r.PValue, r.Passes(), r.ClosedFormStayRate, r.ChainStayRate);
         }
-        if (objective is IContinuousForwardProcess continuous && model.Config.Process == DiffusionProcesses.Gaussian && model is IContinuousDenoiser cd)
+        if (objective is IContinuousForwardProcess continuous && model.Config.Process.Continuous && model is IContinuousDenoiser cd)
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
@@ -139,7 +138,7 @@ public static class FamilyAuditor
 
     public static (D3Result D3, L1Result L1) MeasureD3L1(IDenoiser model, long[][] heldOut, AuditOptions o)
     {
-        string process = model.Config.Process;
+        var process = model.Config.Process;
         string name = SamplerRegistry.DefaultFor(process);
         int ctx = model.Config.MaxSequenceLength;
         int promptLength = Math.Min(o.PromptLength, heldOut[0].Length);

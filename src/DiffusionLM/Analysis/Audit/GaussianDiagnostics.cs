@@ -33,7 +33,7 @@ public static class GaussianDiagnostics
         var times = full(new long[] { b }, t, dtype: ScalarType.Float64);
         var xt = process.Noise(e, times, null, g);
         var noisyWrong = GaussianSampler.Nearest(xt, table).ne(ids).to_type(ScalarType.Float64).mean().item<double>();
-        var logits = m.LogitsFromNoisy(xt, times.to_type(ScalarType.Float32));
+        var logits = process.Logits(m, xt, times.to_type(ScalarType.Float32));
         var xHat = GaussianProcess.Interpolate(logits, table);
         var denoisedWrong = GaussianSampler.Nearest(xHat, table).ne(ids).to_type(ScalarType.Float64).mean().item<double>();
         return new RoundingError(t, process.Schedule.Sigma(t), (int)(b * l), noisyWrong, denoisedWrong);

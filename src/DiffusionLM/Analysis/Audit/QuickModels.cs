@@ -15,7 +15,7 @@ public sealed record QuickModelOptions
     public int SeqLen { get; init; } = 64;
     public int BatchSize { get; init; } = 16;
     public long Seed { get; init; }
-    public IReadOnlyList<string> Processes { get; init; } = DiffusionProcesses.Names;
+    public IReadOnlyList<DiffusionProcess> Processes { get; init; } = DiffusionProcess.All;
 }
 
 /// <summary>
@@ -28,7 +28,6 @@ public static class QuickModels
     public static IReadOnlyList<string> Train(string dir, string corpusFile, QuickModelOptions o, Action<string, TrainingProgress>? progress = null)
     {
         if (!File.Exists(corpusFile)) throw new DlmException($"{corpusFile}: corpus for the quick models not found");
-        foreach (var p in o.Processes) DiffusionProcesses.Validate(p);
         var text = File.ReadAllText(corpusFile);
         if (text.Length > o.Characters) text = text[..o.Characters];
         string dataDir = Path.Combine(dir, "data");
@@ -41,8 +40,8 @@ public static class QuickModels
         var dirs = new List<string>();
         foreach (var process in o.Processes)
         {
-            string modelDir = Path.Combine(dir, "models", process);
-            new Trainer { OnProgress = p => progress?.Invoke(process, p) }.Run(new TrainingOptions
+            string modelDir = Path.Combine(dir, "models", process.Spelling);
+            new Trainer { OnProgress = p => progress?.Invoke(process.Spelling, p) }.Run(new TrainingOptions
             {
                 Data = [Path.GetFullPath(slice)], Preset = "tiny", Steps = o.Steps, SeqLen = o.SeqLen, BatchSize = o.BatchSize,
                 Tokenizer = Path.GetFullPath(tokenizerPath), Process = process, Seed = o.Seed,

@@ -41,7 +41,7 @@ public static class TrapAudit
         int n = language.Length;
         var stepCounts = new[] { n, 2, 1 }.Where(s => s >= 1 && s <= n).Distinct().ToArray();
         var points = stepCounts.Select((steps, i) => Measure(model, samplerName, steps, prompt, words, language, samples, seed + (ulong)i, batch)).ToList();
-        return new TrapAuditResult(language.Name, options.Process, samplerName, options.Steps, lastLoss, points);
+        return new TrapAuditResult(language.Name, options.Process.Spelling, samplerName, options.Steps, lastLoss, points);
     }
 
     /// <summary>Draws <paramref name="samples"/> sentences with <paramref name="steps"/> steps and checks each against the language.</summary>

@@ -46,7 +46,7 @@ public sealed class InformationProbe
             throw new DlmException("the model is autoregressive (causal = true in config.json): it has no mask token to probe; the probe needs a masked diffusion model");
         if (c.MaskTokenId < 0 || c.MaskTokenId >= c.VocabSize)
             throw new DlmException($"the model has no mask token (mask_token_id = {c.MaskTokenId}, vocabulary of {c.VocabSize}); the probe appends mask tokens to the prompt");
-        if (c.Process != "masked")
+        if (!c.Process.Absorbing)
             throw new DlmException($"the model's process is \"{c.Process}\"; the probe needs a masked (absorbing-state) model");
         if (unigram is not null && unigram.Probabilities.Length != c.VocabSize)
             throw new DlmException($"the unigram has {unigram.Probabilities.Length} tokens but the model's vocabulary has {c.VocabSize}");

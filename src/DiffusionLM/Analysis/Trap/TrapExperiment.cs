@@ -102,7 +102,7 @@ public static class TrapExperiment
     /// each variant once (a generic entry, e.g. llada, would measure one of its variants a second time).
     /// </summary>
     public static IEnumerable<SamplerRegistry.Entry> Samplers() =>
-        SamplerRegistry.OfFamily("masked").Where(e => !e.Generic && e.Pace is not null);
+        SamplerRegistry.OfFamily(DiffusionProcess.Masked.Spelling).Where(e => !e.Generic && e.Pace is not null);
 
     /// <summary>Whether a sampler chooses per step how many tokens to commit (a threshold, factor or entropy budget) rather than by its step count.</summary>
     public static bool Adaptive(string sampler) => SamplerRegistry.Find(sampler).Pace is { Setting: not nameof(SamplerSettings.Steps) };

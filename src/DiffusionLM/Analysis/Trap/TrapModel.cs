@@ -10,7 +10,10 @@ namespace DiffusionLM.Analysis.Trap;
 /// <summary>How a trap model is trained: a small diffusion LM of one family (<paramref name="Process"/>) on whole sentences.</summary>
 public sealed record TrapTrainingOptions(
     int Sentences = 4000, int Steps = 400, int BatchSize = 64, double LearningRate = 3e-3,
-    int DModel = 64, int Layers = 2, int Heads = 4, long Seed = 0, string Process = DiffusionProcesses.Masked);
+    int DModel = 64, int Layers = 2, int Heads = 4, long Seed = 0)
+{
+    public DiffusionProcess Process { get; init; } = DiffusionProcess.Masked;
+}
 
 /// <summary>
 /// Trains a denoiser on a trap language. The corpus (one sentence per line, also written as text so that
@@ -72,7 +75,7 @@ public static class TrapModel
             Process = o.Process,
         };
         // The gaussian family's denoiser reads noisy embeddings and must know the noise level (as Preset.ToConfig sets it).
-        if (o.Process == DiffusionProcesses.Gaussian)
+        if (o.Process.Continuous)
             config = config with { TimeConditioning = true, EmbeddingDim = o.DModel, SigmaMin = 1.0, SigmaMax = 100.0 };
         config.Validate("trap model");
         var model = new LladaModel(config, BatchSampler.StepGenerator(o.Seed, -1, 1));

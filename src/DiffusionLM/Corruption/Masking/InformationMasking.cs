@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using static TorchSharp.torch;
 
 namespace DiffusionLM.Corruption.Masking;
@@ -33,7 +34,7 @@ public sealed class InformationMasking(int maskId, double[] exponents, double ep
     /// <summary>β: how strongly the rate follows the information (the exponents are e^{−β·z}).</summary>
     public const double DefaultStrength = 0.5;
 
-    public override string Corruption => MaskedCorruptions.Information;
+    public override string Corruption => MaskedCorruption.Information.Spelling;
     /// <summary>λ(v) per vocabulary entry.</summary>
     public double[] Exponents { get; } = exponents;
     Tensor? _table;

@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using static TorchSharp.torch;
 
 namespace DiffusionLM.Corruption.Masking;
@@ -15,7 +16,7 @@ namespace DiffusionLM.Corruption.Masking;
 /// </summary>
 public sealed class PositionalMasking(int maskId, double gamma = 2.0, double eps = 1e-3) : RateMaskingProcess(maskId, eps)
 {
-    public override string Corruption => MaskedCorruptions.Positional;
+    public override string Corruption => MaskedCorruption.Positional.Spelling;
     public double Gamma { get; } = gamma;
 
     /// <summary>λ_i per position [B, L] float64: the prompt (a prefix) is where u counts from.</summary>

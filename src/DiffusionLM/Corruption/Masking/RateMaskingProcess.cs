@@ -17,7 +17,7 @@ namespace DiffusionLM.Corruption.Masking;
 /// </summary>
 public abstract class RateMaskingProcess(int maskId, double eps = 1e-3) : IForwardProcess, IDiffusionObjective
 {
-    public string Name => DiffusionProcesses.Masked;
+    public string Name => DiffusionProcess.Masked.Spelling;
     /// <summary>The name in <see cref="MaskedCorruptions"/>.</summary>
     public abstract string Corruption { get; }
     public int MaskId { get; } = maskId;

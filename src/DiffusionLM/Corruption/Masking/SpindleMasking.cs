@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using static TorchSharp.torch;
 
 namespace DiffusionLM.Corruption.Masking;
@@ -18,7 +19,7 @@ namespace DiffusionLM.Corruption.Masking;
 /// </summary>
 public sealed class SpindleMasking(int maskId, double[] frequency, double lambda = 0.3, double eps = 1e-3) : RateMaskingProcess(maskId, eps)
 {
-    public override string Corruption => MaskedCorruptions.Spindle;
+    public override string Corruption => MaskedCorruption.Spindle.Spelling;
     public double Lambda { get; } = lambda < 1 / Math.PI ? lambda : throw new DlmException($"spindle λ must be below 1/π (got {lambda})");
     /// <summary>f(v) per vocabulary entry, in [0, 1].</summary>
     public double[] Frequency { get; } = frequency;

@@ -56,7 +56,7 @@ public static class LladaGgufExport
 
     static void Refuse(ModelConfig c)
     {
-        if (c.Process != "masked") throw new DlmException($"GGUF export: this model was trained with the \"{c.Process}\" process; llama.cpp's diffusion loop is for masked (absorbing) models");
+        if (!c.Process.Absorbing) throw new DlmException($"GGUF export: this model was trained with the \"{c.Process}\" process; llama.cpp's diffusion loop is for masked (absorbing) models");
         if (c.Causal) throw new DlmException("GGUF export: this model is causal (an autoregressive baseline); llama.cpp's llada architecture is bidirectional");
         if (c.TimeConditioning) throw new DlmException("GGUF export: this model is time-conditioned; llama.cpp's llada architecture has no time embedding");
     }

@@ -19,7 +19,7 @@ public static class LladaHfExport
         var c = model.Config;
         if (c.Causal) throw new DlmException("this model is causal (an autoregressive baseline); LLaDA's layout is bidirectional only");
         if (c.TimeConditioning) throw new DlmException("this model is time-conditioned; LLaDA's layout has no time embedding");
-        if (c.Process != "masked") throw new DlmException($"this model was trained with the \"{c.Process}\" process; LLaDA's layout is for masked models");
+        if (!c.Process.Absorbing) throw new DlmException($"this model was trained with the \"{c.Process}\" process; LLaDA's layout is for masked models");
         if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16)) throw new DlmException("export dtype must be fp32 or bf16");
         var config = Config(c, dtype);
         AtomicDirectory.Write(outDir, tmp =>

@@ -1,3 +1,4 @@
+using DiffusionLM.Models;
 using DiffusionLM.Analysis.Audit;
 using DiffusionLM.Analysis.Trap;
 using DiffusionLM.Corruption;
@@ -10,13 +11,13 @@ namespace DiffusionLM.Tests.Analysis.Audit;
 public class TrapAuditTests
 {
     [Theory]
-    [InlineData(DiffusionProcesses.Masked, "llada")]
-    [InlineData(DiffusionProcesses.Uniform, "uniform_ancestral")]
-    [InlineData(DiffusionProcesses.Gaussian, "gaussian_ddpm")]
+    [InlineData("masked", "llada")]
+    [InlineData("uniform", "uniform_ancestral")]
+    [InlineData("gaussian", "gaussian_ddpm")]
     public void ATrapModelOfEachFamilyIsTrainedAndSampled(string process, string sampler)
     {
         var losses = new List<double>();
-        var r = TrapAudit.Run(TrapLanguages.Paper(), new TrapTrainingOptions(Sentences: 200, Steps: 12, BatchSize: 16, Seed: 1, Process: process),
+        var r = TrapAudit.Run(TrapLanguages.Paper(), new TrapTrainingOptions(Sentences: 200, Steps: 12, BatchSize: 16, Seed: 1) { Process = DiffusionProcess.Parse(process) },
             samples: 30, seed: 2, (step, loss) => losses.Add(loss));
         Assert.Equal(process, r.Process);
         Assert.Equal(sampler, r.Sampler);
@@ -38,7 +39,7 @@ public class TrapAuditTests
     [Fact]
     public void TheSameSeedGivesTheSameTrapRates()
     {
-        var o = new TrapTrainingOptions(Sentences: 200, Steps: 8, BatchSize: 16, Seed: 3, Process: DiffusionProcesses.Uniform);
+        var o = new TrapTrainingOptions(Sentences: 200, Steps: 8, BatchSize: 16, Seed: 3) { Process = DiffusionProcess.Uniform };
         var a = TrapAudit.Run(TrapLanguages.Paper(), o, samples: 40, seed: 5);
         var b = TrapAudit.Run(TrapLanguages.Paper(), o, samples: 40, seed: 5);
         Assert.Equal(a.Points.Select(p => p.Invalid), b.Points.Select(p => p.Invalid));
