@@ -23,7 +23,7 @@ public sealed record GenerationSettings
     /// <summary>fast_dllm_threshold and dependency_aware; null: the sampler's 0.9.</summary>
     public double? Threshold { get; init; }
     public double CfgScale { get; init; }
-    /// <summary>Key/value cache of the sampling engine. Today's samplers have none, so only "none" is accepted.</summary>
+    /// <summary>Fast-dLLM's block cache of the engine, as --cache: none (exact), prefix or dual (approximations); samplers that decode block by block only.</summary>
     public string Cache { get; init; } = NoCache;
     /// <summary>Wrap the prompt in the model's chat template (the chat endpoint always does when the model has one).</summary>
     public bool Chat { get; init; }
@@ -33,7 +33,7 @@ public sealed record GenerationSettings
     public SamplerSettings? Extra { get; init; }
 
     public const string NoCache = "none";
-    public static readonly IReadOnlyList<string> Caches = [NoCache];
+    public static IReadOnlyList<string> Caches => CacheModes.Names;
 
     public int StepsOrDefault => Steps ?? GenLength;
 
@@ -52,13 +52,15 @@ public sealed record GenerationSettings
             throw new DlmException($"remasking must be {LladaSamplerOptions.LowConfidence} or {LladaSamplerOptions.Random} (got \"{Remasking}\")");
         if (Threshold is double t && !(t > 0 && t <= 1)) throw new DlmException($"threshold must lie in (0, 1] (got {t})");
         if (!double.IsFinite(CfgScale) || CfgScale < 0) throw new DlmException($"cfg must be a finite number >= 0 (got {CfgScale})");
-        if (!Caches.Contains(Cache))
-            throw new DlmException($"cache \"{Cache}\" is not available: this build's samplers run without a key/value cache (accepted: {string.Join(", ", Caches)})");
+        var cache = CacheModes.Parse(Cache, "cache");
         var name = SamplerFor(config);
         if (!SamplerRegistry.All.Any(e => e.Name == name))
             throw new DlmException($"sampler: unknown sampler \"{name}\" (known: {string.Join(", ", SamplerRegistry.All.Select(e => e.Name))})");
         try { SamplerRegistry.CheckFamily(name, SamplerRegistry.FamilyOf(config)); }
         catch (DlmException e) { throw new DlmException("sampler: " + e.Message); }
+        if (cache != CacheMode.None && !SamplerRegistry.Find(name).Cacheable)
+            throw new DlmException($"cache \"{Cache}\": sampler \"{name}\" does not decode block by block (samplers with a cache: " +
+                $"{string.Join(", ", SamplerRegistry.All.Where(e => e.Cacheable).Select(e => e.Name))})");
     }
 
     /// <summary>The registry's settings bag for these settings.</summary>
@@ -66,6 +68,6 @@ public sealed record GenerationSettings
         (Extra ?? new SamplerSettings()) with
         {
             GenLength = GenLength, Steps = StepsOrDefault, BlockLength = BlockLength, Temperature = Temperature, Remasking = Remasking,
-            CfgScale = CfgScale, EosId = Extra?.EosId ?? config.EosTokenId, EotId = Extra?.EotId ?? eotId, Threshold = Threshold ?? Extra?.Threshold,
+            CfgScale = CfgScale, Cache = CacheModes.Parse(Cache, "cache"), EosId = Extra?.EosId ?? config.EosTokenId, EotId = Extra?.EotId ?? eotId, Threshold = Threshold ?? Extra?.Threshold,
         };
 }

@@ -36,6 +36,23 @@ public class ServeApiTests(ServerFixture server)
         Assert.Equal(8, body.GetProperty("nfe").GetInt32());
     }
 
+    [Theory]
+    [InlineData("prefix")]
+    [InlineData("dual")]
+    public async Task ACachedCompletionIsWhatTheCommandLineGeneratesWithThatCache(string cache)
+    {
+        var (status, body) = await Api.Post(Http, "/v1/completions",
+            Api.Json(new { prompt = "Once upon a time", max_tokens = 16, steps = 16, block_length = 8, temperature = 1.0, seed = 3, cache, sampler = "fast_dllm_threshold" }));
+        Assert.Equal(HttpStatusCode.OK, status);
+        var cli = CliRunner.Run("generate", "--model", DefaultModel, "--prompt", "Once upon a time", "--gen-length", "16", "--steps", "16", "--block-length", "8",
+            "--temperature", "1", "--seed", "3", "--cache", cache, "--sampler", "fast_dllm_threshold");
+        Assert.Equal(0, cli.Code);
+        Assert.Equal(cli.Out[..^Environment.NewLine.Length], body.GetProperty("choices")[0].GetProperty("text").GetString());
+        // The request's cache is the sampler's (the equality above would also hold if neither side used it).
+        var settings = new DiffusionLM.Serving.GenerationSettings { Cache = cache, Sampler = "fast_dllm_threshold", GenLength = 16, BlockLength = 8 };
+        Assert.Equal(DiffusionLM.Sampling.CacheModes.Parse(cache), settings.ToSamplerSettings(new DiffusionLM.Models.ModelConfig(), null).Cache);
+    }
+
     [Fact]
     public async Task ChatCompletionAnswersAsTheAssistant()
     {
@@ -125,7 +142,8 @@ public class ServeApiTests(ServerFixture server)
     [InlineData("/v1/completions", "{\"prompt\": 5}", "prompt", "prompt must be a string")]
     [InlineData("/v1/completions", "{\"max_tokens\": 4}", "prompt", "prompt is required")]
     [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"stream\": \"yes\"}", "stream", "stream must be true or false")]
-    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"cache\": \"prefix\"}", "cache", "cache \"prefix\"")]
+    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"cache\": \"bogus\"}", "cache", "unknown cache \"bogus\"")]
+    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"cache\": \"dual\", \"sampler\": \"mdlm\"}", "cache", "does not decode block by block")]
     [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": 200}", "max_tokens", "context of 192")]
     [InlineData("/v1/chat/completions", "{\"messages\": \"hello\"}", "messages", "messages must be an array")]
     [InlineData("/v1/chat/completions", "{\"messages\": [{\"role\": 1, \"content\": \"x\"}]}", "messages[0].role", "role must be a string")]

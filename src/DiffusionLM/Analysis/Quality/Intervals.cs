@@ -36,6 +36,21 @@ public static class Intervals
         return new Interval(m, m - 1.96 * se, m + 1.96 * se);
     }
 
+    /// <summary>
+    /// The standard error of the ratio estimator Σ nll / Σ tokens over units (stories): the linearised variance
+    /// n/(n−1)·Σ (nll_i − R·tokens_i)² / (Σ tokens)²; NaN for fewer than two units.
+    /// </summary>
+    public static double RatioStandardError(double[] nll, int[] tokens)
+    {
+        int n = nll.Length;
+        long total = tokens.Sum(t => (long)t);
+        if (n < 2 || total == 0) return double.NaN;
+        double ratio = nll.Sum() / total;
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += Math.Pow(nll[i] - ratio * tokens[i], 2);
+        return Math.Sqrt(sum * n / (n - 1)) / total;
+    }
+
     /// <summary>Linear interpolation between order statistics (numpy's default).</summary>
     public static double Quantile(double[] sorted, double q)
     {

@@ -125,7 +125,8 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
     {
         using var g = BatchSampler.StepGenerator(options.Seed, -1, ElboStream);
         int context = model.Config.MaxSequenceLength;
-        double total = 0, variance = 0; long tokens = 0, chars = 0;
+        double total = 0; long tokens = 0, chars = 0;
+        var perStory = new List<(double Nll, int Tokens)>();
         var picked = stories.Take(options.ElboStories).ToArray();
         for (int s = 0; s < picked.Length; s++)
         {
@@ -135,11 +136,15 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
             if (answer.Length == 0) continue;
             var est = MaskedElbo.Estimate(model, prompt, answer, options.ElboMc, Math.Min(options.ElboMc, 16), g);
             total += est.Nll; tokens += est.Tokens;
-            if (double.IsFinite(est.StandardError)) variance += est.StandardError * est.StandardError;
+            perStory.Add((est.Nll, est.Tokens));
             chars += CharsOf(picked[s], answer.Length, ids.Length);
             OnProgress?.Invoke("held-out ELBO", s + 1, picked.Length);
         }
-        return new HeldOut(total / tokens, Math.Sqrt(variance) / tokens, total / chars, tokens, chars, exact: false);
+        // Over stories (it holds the Monte-Carlo noise of each story's estimate too): one Monte-Carlo batch per
+        // story has no standard error of its own.
+        double ratio = total / tokens;
+        double se = Intervals.RatioStandardError(perStory.Select(p => p.Nll).ToArray(), perStory.Select(p => p.Tokens).ToArray());
+        return new HeldOut(ratio, double.IsFinite(se) ? se : 0, total / chars, tokens, chars, exact: false);
     }
 
     /// <summary>A story in the judge's context with its &lt;s&gt;.</summary>
