@@ -26,16 +26,16 @@ public static class GrownInit
     /// <summary>Checks that <paramref name="target"/> contains the teacher's shape, naming what does not.</summary>
     public static void CheckShape(ModelConfig teacher, ModelConfig target)
     {
-        string dir = "--init-from";
-        if (target.DModel < teacher.DModel) throw new DlmException($"{dir} can grow a model, not shrink it: --d-model {target.DModel} is below the causal model's {teacher.DModel}");
-        if (target.NLayers < teacher.NLayers) throw new DlmException($"{dir}: --layers {target.NLayers} is below the causal model's {teacher.NLayers}");
-        if (target.MlpHiddenSize < teacher.MlpHiddenSize) throw new DlmException($"{dir}: --mlp {target.MlpHiddenSize} is below the causal model's {teacher.MlpHiddenSize}");
+        const string who = "--init-from";
+        if (target.DModel < teacher.DModel) throw new DlmException($"{who} can grow a model, not shrink it: --d-model {target.DModel} is below the causal model's {teacher.DModel}");
+        if (target.NLayers < teacher.NLayers) throw new DlmException($"{who}: --layers {target.NLayers} is below the causal model's {teacher.NLayers}");
+        if (target.MlpHiddenSize < teacher.MlpHiddenSize) throw new DlmException($"{who}: --mlp {target.MlpHiddenSize} is below the causal model's {teacher.MlpHiddenSize}");
         if (target.HeadDim != teacher.HeadDim)
-            throw new DlmException($"{dir} keeps the head size {teacher.HeadDim}: --d-model / --heads is {target.HeadDim} (use --heads {target.DModel / teacher.HeadDim})");
+            throw new DlmException($"{who} keeps the head size {teacher.HeadDim}: --d-model / --heads is {target.HeadDim} (use --heads {target.DModel / teacher.HeadDim})");
         int group = teacher.NHeads / teacher.NKvHeads;
         if (target.NHeads / target.NKvHeads != group || target.NHeads % target.NKvHeads != 0)
-            throw new DlmException($"{dir} keeps {group} query heads per key/value head: --heads {target.NHeads} needs --kv-heads {target.NHeads / group}");
-        if (target.WeightTying != teacher.WeightTying) throw new DlmException($"{dir}: weight tying must match the causal model's");
+            throw new DlmException($"{who} keeps {group} query heads per key/value head: --heads {target.NHeads} needs --kv-heads {target.NHeads / group}");
+        if (target.WeightTying != teacher.WeightTying) throw new DlmException($"{who}: weight tying must match the causal model's");
     }
 
     /// <summary>The grown denoiser's config: the target shape with eps scaled so the old dimensions' norm is exact.</summary>

@@ -2,7 +2,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using DiffusionLM.Models;
 using DiffusionLM.Tests.Cli;
-using DiffusionLM.Training;
 
 namespace DiffusionLM.Tests.Safety;
 
@@ -20,14 +19,9 @@ public sealed class HostileInputFixture : IDisposable
 
     public HostileInputFixture()
     {
-        var rng = new Random(2);
-        string[] lines = ["the cat sat on the mat.", "a dog ran in the park.", "my bird sang a song."];
-        File.WriteAllText(Corpus, string.Join(" ", Enumerable.Range(0, 2000).Select(_ => lines[rng.Next(lines.Length)])));
-        foreach (var (dir, process) in new[] { (Masked, DiffusionProcess.Masked), (Uniform, DiffusionProcess.Uniform) })
-            new Trainer().Run(new TrainingOptions
-            {
-                Data = [Corpus], Preset = "tiny", Steps = 2, SeqLen = 64, BatchSize = 2, VocabSize = 300, EvalInterval = 10, EvalWindows = 2, Process = process,
-            }, dir, resume: false);
+        TinyModelFixture.WriteCorpus(Corpus);
+        TinyModelFixture.Train(Corpus, Masked, DiffusionProcess.Masked);
+        TinyModelFixture.Train(Corpus, Uniform, DiffusionProcess.Uniform);
         var r = CliRunner.Run("import", "llama2c", "--checkpoint", Stories260K.Bin, "--tokenizer", Stories260K.Tok, "--out", Causal);
         if (r.Code != 0) throw new InvalidOperationException("import of stories260K failed: " + r.Err);
     }
