@@ -24,6 +24,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(BenchLladaCommand.Create());
         cmd.Subcommands.Add(BenchTeacherCommand.Create());
         cmd.Subcommands.Add(BenchQualityCommand.Create());
+        cmd.Subcommands.Add(BenchGenerationCommand.Create());
         cmd.Subcommands.Add(BenchCorruptionCommand.Create());
         cmd.Subcommands.Add(BenchPeersCommand.Create());
         cmd.Subcommands.Add(BenchWaitPolicyCommand.Create());

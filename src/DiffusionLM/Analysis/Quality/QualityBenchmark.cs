@@ -62,25 +62,15 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
                 done += chunk.Length;
                 OnProgress?.Invoke("teacher floor", done, o.Samples);
             }
-        return Score("teacher (autoregressive)", 0, jo, continuations, 1.0 * o.GenLength, clock);
+        return Score("teacher (autoregressive)", 0, openings, continuations, 1.0 * o.GenLength, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>One model: its held-out ELBO and a cell per (remasking, steps).</summary>
     public QualityModel Measure(string name, string folder, IDenoiser model, ITokenizer tokenizer, IReadOnlyList<string> openings, IReadOnlyList<string> heldOut)
     {
         var o = options;
-        if (model.Config.Causal) throw new DlmException($"{folder}: bench quality measures diffusion models; this one is causal");
-        if (model.Config.MaskTokenId < 0) throw new DlmException($"{folder}: the model has no mask token");
+        var prompts = PromptsFor(folder, model, tokenizer, openings, o.GenLength);
         bool same = SharesJudgeTokenizer(tokenizer);
-        var jo = JudgeOpenings(openings);
-        var prompts = openings.Select((text, i) => same
-            ? jo[i].Prepend(Bos).Select(t => (long)t).ToArray()
-            : tokenizer.Encode(text).Select(t => (long)t).ToArray()).ToArray();
-        if (prompts.Any(p => p.Length == 0)) throw new DlmException("an opening encodes to no tokens");
-        int longest = prompts.Max(p => p.Length);
-        if (longest + o.GenLength > model.Config.MaxSequenceLength)
-            throw new DlmException($"{folder}: an opening of {longest} tokens + {o.GenLength} generated exceeds the model's context ({model.Config.MaxSequenceLength})");
-
         var held = o.ElboStories > 0 ? HeldOutElbo(model, tokenizer, same, heldOut) : null;
         var cells = new List<QualityCell>();
         for (int ri = 0; ri < o.Remaskings.Length; ri++)
@@ -98,16 +88,40 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
                     var rows = Enumerable.Range(start, n).Select(i => prompts[i % prompts.Length]).ToArray();
                     var result = sampler.Generate(model, rows, g);
                     nfe += result.Nfe;
-                    for (int b = 0; b < n; b++)
-                    {
-                        var ids = CutAtStoryEnd(result.Completions[b], model.Config.BosTokenId, model.Config.EosTokenId);
-                        continuations[start + b] = same ? ids : judgeTokenizer.Encode(tokenizer.Decode(ids));
-                    }
+                    for (int b = 0; b < n; b++) continuations[start + b] = JudgeIds(result.Completions[b], model, tokenizer, same);
                     OnProgress?.Invoke($"{name}: {o.Remaskings[ri]}, {steps} steps", start + n, o.Samples);
                 }
-                cells.Add(Score(o.Remaskings[ri], steps, jo, continuations, nfe / batches, clock));
+                cells.Add(Score(o.Remaskings[ri], steps, openings, continuations, nfe / batches, clock.Elapsed.TotalSeconds));
             }
         return new QualityModel(name, folder, (model as LladaModel)?.ParameterCount() ?? 0, same, held, cells);
+    }
+
+    /// <summary>
+    /// Each opening as the model's prompt: &lt;s&gt; + the judge's ids when the model shares the judge's tokenizer (it is
+    /// scored on exactly the ids it wrote), else the opening in the model's own tokenizer. Checks the model can continue
+    /// every opening by <paramref name="genLength"/> tokens within its context.
+    /// </summary>
+    public long[][] PromptsFor(string folder, IDenoiser model, ITokenizer tokenizer, IReadOnlyList<string> openings, int genLength)
+    {
+        if (model.Config.Causal) throw new DlmException($"{folder}: this benchmark measures diffusion models; this one is causal");
+        if (model.Config.MaskTokenId < 0) throw new DlmException($"{folder}: the model has no mask token");
+        bool same = SharesJudgeTokenizer(tokenizer);
+        var jo = JudgeOpenings(openings);
+        var prompts = openings.Select((text, i) => same
+            ? jo[i].Prepend(Bos).Select(t => (long)t).ToArray()
+            : tokenizer.Encode(text).Select(t => (long)t).ToArray()).ToArray();
+        if (prompts.Any(p => p.Length == 0)) throw new DlmException("an opening encodes to no tokens");
+        int longest = prompts.Max(p => p.Length);
+        if (longest + genLength > model.Config.MaxSequenceLength)
+            throw new DlmException($"{folder}: an opening of {longest} tokens + {genLength} generated exceeds the model's context ({model.Config.MaxSequenceLength})");
+        return prompts;
+    }
+
+    /// <summary>A completion as the judge scores it: cut at its first end of story, in the judge's ids.</summary>
+    public int[] JudgeIds(long[] completion, IDenoiser model, ITokenizer tokenizer, bool sharesJudgeTokenizer)
+    {
+        var ids = CutAtStoryEnd(completion, model.Config.BosTokenId, model.Config.EosTokenId);
+        return sharesJudgeTokenizer ? ids : judgeTokenizer.Encode(tokenizer.Decode(ids));
     }
 
     /// <summary>The judge's exact NLL of whole held-out stories (given &lt;s&gt;), per token and per character.</summary>
@@ -161,9 +175,14 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
         return (end < 0 ? row : row[..end]).Select(t => (int)t).ToArray();
     }
 
-    QualityCell Score(string sampler, int steps, int[][] jo, int[][] continuations, double nfe, Stopwatch clock)
+    /// <summary>
+    /// A cell: continuation i (judge ids) scored given &lt;s&gt; + opening i mod the number of openings; gen-PPL with its
+    /// seeded bootstrap interval over samples, and the mean unigram entropy of the continuations.
+    /// </summary>
+    public QualityCell Score(string sampler, int steps, IReadOnlyList<string> openings, int[][] continuations, double nfe, double seconds)
     {
         var o = options;
+        var jo = JudgeOpenings(openings);
         var joint = continuations.Select((c, i) => FitJudge(jo[i % jo.Length].Concat(c).ToArray())).ToArray();
         var logp = _judge.TokenLogProbs(joint);
         var nll = new double[continuations.Length];
@@ -176,6 +195,6 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
         }
         var entropies = continuations.Where(c => c.Length > 0).Select(c => TeacherJudge.UnigramEntropy(c)).ToArray();
         return new QualityCell(sampler, steps, Intervals.RatioBootstrap(nll, count, o.Seed), Intervals.Mean(entropies),
-            count.Sum(c => (long)c), continuations.Length, count.Average(), nfe, clock.Elapsed.TotalSeconds);
+            count.Sum(c => (long)c), continuations.Length, count.Average(), nfe, seconds);
     }
 }

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using DiffusionLM.Analysis.Generation;
+using DiffusionLM.Analysis.Probe;
+using DiffusionLM.Analysis.Quality;
+using DiffusionLM.Cli.Reports;
+using DiffusionLM.Cli.Terminal;
+using DiffusionLM.IO;
+using DiffusionLM.Models;
+using DiffusionLM.Text;
+using TorchSharp;
+
+namespace DiffusionLM.Cli.Commands;
+
+/// <summary>`dlm bench generation`: every masked sampler × cache × pace, tokens/s against judged quality, over LLaDA's one-token-per-step baseline.</summary>
+public static class BenchGenerationCommand
+{
+    public static Command Create()
+    {
+        var d = new GenerationOptions();
+        var model = new Option<string?>("--model") { Description = $"model folder to measure; default: the bundled {ModelLocator.DefaultRelative}" };
+        var judge = TeacherCorpusCommand.TeacherOption("--judge");
+        var prompts = new Option<string?>("--prompts") { Description = $"story openings (JSON Lines with \"prompt\", or one per line); default: {BenchQualityCommand.DefaultOpenings}" };
+        var samplers = new Option<string[]>("--samplers") { Description = "registered masked samplers to measure (default: every one with a pace; the baseline low_confidence is always measured)", AllowMultipleArgumentsPerToken = true };
+        var samples = new Option<int>("--num-samples") { Description = "continuations judged per cell", DefaultValueFactory = _ => d.Samples };
+        var genLength = new Option<int>("--gen-length") { Description = "tokens generated after each opening", DefaultValueFactory = _ => d.GenLength };
+        var block = new Option<int>("--block-length") { Description = "block of the samplers that decode block by block", DefaultValueFactory = _ => d.BlockLength };
+        var temperature = new Option<double>("--temperature") { Description = "sampling temperature of every sampler", DefaultValueFactory = _ => d.Temperature };
+        var batch = new Option<int>("--batch-size") { Description = "rows generated together in the judged run (the batched speed)", DefaultValueFactory = _ => d.BatchSize };
+        var timing = new Option<int>("--timing-samples") { Description = "the first samples generated again one at a time (the batch-1 speed; 0: skip)", DefaultValueFactory = _ => d.TimingSamples };
+        var drift = new Option<int>("--drift-samples") { Description = "samples of each cached cell rerun with an uncached forward beside every step: how far the cache's predictions drift (0: skip)", DefaultValueFactory = _ => d.DriftSamples };
+        var quick = new Option<bool>("--quick") { Description = "a CI-sized grid: one pace per sampler, caches none and dual (pair it with small --num-samples and --gen-length)" };
+        var seed = new Option<long>("--seed") { Description = "seed of every draw (samples, bootstrap)", DefaultValueFactory = _ => d.Seed };
+        var threads = new Option<int>("--threads") { Description = "torch threads (1: the fastest for the small bundled model, and what the figures state)", DefaultValueFactory = _ => 1 };
+        var outDir = new Option<string>("--out") { Description = "folder for generation.json, generation.md and generation.png", DefaultValueFactory = _ => "bench/results" };
+        var name = new Option<string>("--name") { Description = "file name stem of the outputs", DefaultValueFactory = _ => "generation" };
+        var cmd = new Command("generation",
+            "Speed against quality: every masked sampler × cache (none, prefix, dual) × a few paces (steps, thresholds, entropy budgets) continues the story " +
+            "openings; tokens/s at batch 1 and batched, NFE, judge gen-PPL and entropy with 95% intervals, and the speed-up over LLaDA's sampler at one token per " +
+            "step without a cache, measured in the same run. Writes JSON, a Markdown table and a PNG figure (gen-PPL against tokens/s).")
+        {
+            model, judge, prompts, samplers, samples, genLength, block, temperature, batch, timing, drift, quick, seed, threads, outDir, name,
+        };
+        cmd.SetAction(r => Io.Guard(() =>
+        {
+            var given = r.GetValue(samplers);
+            var options = new GenerationOptions(r.GetValue(samples), r.GetValue(genLength), r.GetValue(block), r.GetValue(temperature), r.GetValue(batch),
+                r.GetValue(timing), r.GetValue(drift), r.GetValue(seed), given is { Length: > 0 } ? given : null, r.GetValue(quick));
+            options.Validate();
+            int nThreads = r.GetValue(threads);
+            if (nThreads <= 0) throw new DlmException($"--threads must be positive (got {nThreads})");
+            torch.set_num_threads(nThreads);
+            var folder = ModelLocator.Resolve(r.GetValue(model));
+            var promptsFile = r.GetValue(prompts) ?? ModelLocator.FindBundled(BenchQualityCommand.DefaultOpenings)
+                ?? throw new DlmException($"no --prompts given and the bundled {BenchQualityCommand.DefaultOpenings} was not found");
+            var openings = PromptSet.Load(promptsFile).Select(p => p.Text).ToList();
+            var judgeFolder = ModelLocator.Resolve(r.GetValue(judge), TeacherCorpusCommand.DefaultTeacher);
+            var (judgeModel, judgeTok) = Checkpoint.Load(judgeFolder);
+            using var _ = judgeModel;
+            judgeModel.eval();
+            if (judgeTok is not Llama2cTokenizer l2c || !judgeModel.Config.Causal)
+                throw new DlmException($"{judgeFolder}: the judge must be a causal model with a llama2.c tokenizer (the bundled stories260K)");
+            using var loaded = ModelLoader.Load(folder);
+            var grid = GenerationGrid.Build(options);
+            var quality = new QualityOptions(options.Samples, options.GenLength, Temperature: options.Temperature, BatchSize: options.BatchSize, Seed: options.Seed);
+            var result = ProgressView.Run($"bench generation ({grid.Count} cells; % of cell)", 100, report =>
+            {
+                var scorer = new QualityBenchmark(judgeModel, l2c, quality) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) };
+                var floor = scorer.TeacherFloor(openings);
+                var bench = new GenerationBenchmark(scorer, options)
+                {
+                    OnProgress = (cell, label, done, total) => report(100 * done / Math.Max(1, total), $"[{cell + 1}/{grid.Count}] {label}"),
+                };
+                var cells = bench.Run(folder, loaded.Model, loaded.Tokenizer, openings, grid);
+                return new GenerationResult(options, BenchFiles.CpuName(), nThreads, folder, judgeFolder, promptsFile, openings.Count, floor, cells,
+                    GenerationBenchmark.Best(cells, options));
+            });
+            string stem = r.GetValue(name)!;
+            BenchFiles.Write(r.GetValue(outDir)!, stem, result, GenerationReport.Markdown(result), dir => GenerationReport.Figure(result, Path.Combine(dir, stem + ".png")), stem + ".png");
+            return 0;
+        }));
+        return cmd;
+    }
+}
