@@ -20,7 +20,9 @@ public static class BenchCommand
         var model = ModelLocator.ModelOption();
         var repeats = new Option<int>("--repeats") { Description = "timed repetitions of each measurement (the median is reported)", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON" };
-        var cmd = new Command("bench", "Measure forward and training throughput (tokens/s, GFLOP/s) against a plain fp32 matmul.") { model, repeats, json };
+        var threads = new Option<int?>("--threads") { Description = "torch threads (default: libtorch's, one per core); the step-overhead target is stated at 1" };
+        var cmd = new Command("bench", "Measure forward and training throughput (tokens/s, GFLOP/s) against a plain fp32 matmul, and a sampler step's " +
+            "cost against its forward's arithmetic.") { model, repeats, json, threads };
         cmd.Subcommands.Add(BenchLladaCommand.Create());
         cmd.Subcommands.Add(BenchTeacherCommand.Create());
         cmd.Subcommands.Add(BenchQualityCommand.Create());
@@ -32,6 +34,11 @@ public static class BenchCommand
         cmd.SetAction(r => Io.Guard(() =>
         {
             int reps = Math.Max(1, r.GetValue(repeats));
+            if (r.GetValue(threads) is int t)
+            {
+                if (t <= 0) throw new DlmException($"--threads must be positive (got {t})");
+                set_num_threads(t);
+            }
             using var _ = no_grad();
             double matmul = MatmulGflops(reps);
             var (def, _tok) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(model)));
@@ -50,11 +57,15 @@ public static class BenchCommand
                 rows.Add(Training("default model training", def, 16, def.Config.MaxSequenceLength, reps, matmul));
                 rows.Add(Training("width-512 training", wideModel, 8, 256, reps, matmul));
             }
-            if (r.GetValue(json)) { Io.Out.WriteLine(JsonSerializer.Serialize(new { matmul_gflops = matmul, threads = get_num_threads(), rows })); return 0; }
+            var step = StepOverhead.Measure(def, Math.Max(1, reps / 2), matmul);
+            if (r.GetValue(json)) { Io.Out.WriteLine(JsonSerializer.Serialize(new { matmul_gflops = matmul, threads = get_num_threads(), rows, step })); return 0; }
             Io.Out.WriteLine($"fp32 matmul 2048×2048: {matmul:F1} GFLOP/s ({get_num_threads()} threads)");
             Io.Out.WriteLine($"{"measurement",-26} {"batch×len",10} {"tokens/s",10} {"GFLOP/s",8} {"÷ matmul",8}");
             foreach (var row in rows)
                 Io.Out.WriteLine($"{row.name,-26} {row.batch + "×" + row.length,10} {row.tokens_per_second,10:F0} {row.gflops,8:F1} {row.ratio_to_matmul,8:F2}");
+            Io.Out.WriteLine($"sampler step ({step.sampler}, batch 1, {step.prompt_tokens} + {step.gen_tokens} tokens): {1e3 * step.step_seconds:F2} ms; " +
+                $"its bare forward {1e3 * step.forward_seconds:F2} ms (step ÷ forward {step.step_over_forward:F2}); " +
+                $"its arithmetic at the matmul rate {1e3 * step.arithmetic_seconds:F2} ms (step ÷ arithmetic {step.step_over_arithmetic:F2})");
             return 0;
         }));
         return cmd;
@@ -64,7 +75,7 @@ public static class BenchCommand
 
     static double Median(IEnumerable<double> xs) { var s = xs.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }
 
-    static double Time(Action a, int reps)
+    internal static double Time(Action a, int reps)
     {
         a(); // warm-up: first calls allocate and pick kernels
         return Median(Enumerable.Range(0, reps).Select(_ => { var sw = Stopwatch.StartNew(); a(); return sw.Elapsed.TotalSeconds; }));

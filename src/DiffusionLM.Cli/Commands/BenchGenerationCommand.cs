@@ -6,6 +6,7 @@ using DiffusionLM.Cli.Reports;
 using DiffusionLM.Cli.Terminal;
 using DiffusionLM.IO;
 using DiffusionLM.Models;
+using DiffusionLM.Sampling;
 using DiffusionLM.Text;
 using TorchSharp;
 
@@ -28,6 +29,8 @@ public static class BenchGenerationCommand
         var batch = new Option<int>("--batch-size") { Description = "rows generated together in the judged run (the batched speed)", DefaultValueFactory = _ => d.BatchSize };
         var timing = new Option<int>("--timing-samples") { Description = "the first samples generated again one at a time (the batch-1 speed; 0: skip)", DefaultValueFactory = _ => d.TimingSamples };
         var drift = new Option<int>("--drift-samples") { Description = "samples of each cached cell rerun with an uncached forward beside every step: how far the cache's predictions drift (0: skip)", DefaultValueFactory = _ => d.DriftSamples };
+        var caches = new Option<string[]>("--caches") { Description = "block caches to run the block samplers under (none, prefix, dual; default all three); the baseline is always uncached", AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int[]>("--steps") { Description = "step counts of the step-paced samplers (default: one, two and four tokens per step)", AllowMultipleArgumentsPerToken = true };
         var quick = new Option<bool>("--quick") { Description = "a CI-sized grid: one pace per sampler, caches none and dual (pair it with small --num-samples and --gen-length)" };
         var seed = new Option<long>("--seed") { Description = "seed of every draw (samples, bootstrap)", DefaultValueFactory = _ => d.Seed };
         var threads = new Option<int>("--threads") { Description = "torch threads (1: the fastest for the small bundled model, and what the figures state)", DefaultValueFactory = _ => 1 };
@@ -38,13 +41,15 @@ public static class BenchGenerationCommand
             "openings; tokens/s at batch 1 and batched, NFE, judge gen-PPL and entropy with 95% intervals, and the speed-up over LLaDA's sampler at one token per " +
             "step without a cache, measured in the same run. Writes JSON, a Markdown table and a PNG figure (gen-PPL against tokens/s).")
         {
-            model, judge, prompts, samplers, samples, genLength, block, temperature, batch, timing, drift, quick, seed, threads, outDir, name,
+            model, judge, prompts, samplers, samples, genLength, block, temperature, batch, timing, drift, caches, steps, quick, seed, threads, outDir, name,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
             var given = r.GetValue(samplers);
             var options = new GenerationOptions(r.GetValue(samples), r.GetValue(genLength), r.GetValue(block), r.GetValue(temperature), r.GetValue(batch),
-                r.GetValue(timing), r.GetValue(drift), r.GetValue(seed), given is { Length: > 0 } ? given : null, r.GetValue(quick));
+                r.GetValue(timing), r.GetValue(drift), r.GetValue(seed), given is { Length: > 0 } ? given : null, r.GetValue(quick),
+                r.GetValue(caches) is { Length: > 0 } cs ? cs.Select(c => CacheModes.Parse(c, "--caches")).Distinct().ToArray() : null,
+                r.GetValue(steps) is { Length: > 0 } st ? st : null);
             options.Validate();
             int nThreads = r.GetValue(threads);
             if (nThreads <= 0) throw new DlmException($"--threads must be positive (got {nThreads})");

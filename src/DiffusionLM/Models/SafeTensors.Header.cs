@@ -52,7 +52,7 @@ public static partial class SafeTensors
     /// </summary>
     public static Dictionary<string, TensorInfo> ReadHeader(string path) => ReadHeaderAndMetadata(path).Tensors;
 
-    /// <summary>The header's "__metadata__" (empty when absent); non-string values as their JSON text.</summary>
+    /// <summary>The header's "__metadata__" (empty when absent); every value a string, as the format says.</summary>
     public static Dictionary<string, string> ReadMetadata(string path) => ReadHeaderAndMetadata(path).Metadata;
 
     static (Dictionary<string, TensorInfo> Tensors, Dictionary<string, string> Metadata) ReadHeaderAndMetadata(string path)
@@ -102,8 +102,10 @@ public static partial class SafeTensors
                 {
                     if (prop.Value.ValueKind != JsonValueKind.Object)
                         throw new DlmException($"{path}: \"__metadata__\" must be a JSON object");
+                    // The format's metadata is a map of strings: Hugging Face's reader refuses anything else, and so does this one.
                     foreach (var m in prop.Value.EnumerateObject())
-                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()!
+                            : throw new DlmException($"{path}: \"__metadata__\" value \"{m.Name}\" must be a string (got {m.Value.ValueKind.ToString().ToLowerInvariant()})");
                     continue;
                 }
                 if (tensors.ContainsKey(prop.Name))

@@ -44,8 +44,8 @@ public sealed record DependencyAwareOptions(
             throw new DlmException($"dependency-aware sampler: gen length {GenLength} must be a positive multiple of block length {BlockLength}");
         if (!double.IsFinite(Temperature) || Temperature < 0) throw new DlmException($"dependency-aware sampler: temperature must be a finite number >= 0 (got {Temperature})");
         if (!double.IsFinite(Threshold)) throw new DlmException($"dependency-aware sampler: threshold must be finite (got {Threshold})");
-        if (Candidates is < 0 or > 64) throw new DlmException($"dependency-aware sampler: candidates must lie in [0, 64] (got {Candidates})");
-        if (Probes is < 1 or > 256) throw new DlmException($"dependency-aware sampler: probes must lie in [1, 256] (got {Probes})");
+        if (Candidates is < 0 or > 64) throw new DlmException($"dependency-aware sampler: --candidates must lie in [0, 64] (got {Candidates})");
+        if (Probes is < 1 or > 256) throw new DlmException($"dependency-aware sampler: --probes must lie in [1, 256] (got {Probes})");
         if (AnchorsPerStep < 0) throw new DlmException($"dependency-aware sampler: anchors per step must be >= 0 (got {AnchorsPerStep})");
     }
 

@@ -51,9 +51,9 @@ public sealed record DreamOptions(
         if (!Algs.Contains(Alg)) throw new DlmException($"Dream sampler: unknown alg \"{Alg}\" (expected {string.Join(", ", Algs)})");
         if (!double.IsFinite(Temperature) || Temperature < 0) throw new DlmException($"Dream sampler: temperature must be a finite number >= 0 (got {Temperature})");
         if (AlgTemp is { } at && (!double.IsFinite(at) || at < 0)) throw new DlmException($"Dream sampler: alg temperature must be >= 0 (got {at})");
-        if (TopP is { } p && !(p > 0 && p <= 1)) throw new DlmException($"Dream sampler: top-p must lie in (0, 1] (got {p})");
+        if (TopP is { } p && !(p > 0 && p <= 1)) throw new DlmException($"Dream sampler: --top-p must lie in (0, 1] (got {p})");
         if (TopK is { } k && k <= 0) throw new DlmException($"Dream sampler: top-k must be positive (got {k})");
-        if (!(Eps > 0 && Eps < 1)) throw new DlmException($"Dream sampler: eps must lie in (0, 1) (got {Eps})");
+        if (!(Eps > 0 && Eps < 1)) throw new DlmException($"Dream sampler: --eps must lie in (0, 1) (got {Eps})");
     }
 }
 

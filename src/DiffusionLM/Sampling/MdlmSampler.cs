@@ -24,8 +24,8 @@ public sealed record MdlmOptions(int GenLength = 128, int Steps = 128, double Ep
     {
         if (GenLength <= 0) throw new DlmException($"MDLM sampler: gen length must be positive (got {GenLength})");
         if (Steps <= 0) throw new DlmException($"MDLM sampler: steps must be positive (got {Steps})");
-        if (!(Eps > 0 && Eps < 1)) throw new DlmException($"MDLM sampler: eps must lie in (0, 1) (got {Eps})");
-        if (!(TopP > 0 && TopP <= 1)) throw new DlmException($"MDLM sampler: top-p must lie in (0, 1] (got {TopP})");
+        if (!(Eps > 0 && Eps < 1)) throw new DlmException($"MDLM sampler: --eps must lie in (0, 1) (got {Eps})");
+        if (!(TopP > 0 && TopP <= 1)) throw new DlmException($"MDLM sampler: --top-p must lie in (0, 1] (got {TopP})");
     }
 }
 

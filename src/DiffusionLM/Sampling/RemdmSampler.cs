@@ -52,11 +52,11 @@ public sealed record RemdmOptions(
         if (GenLength <= 0) throw new DlmException($"ReMDM sampler: gen length must be positive (got {GenLength})");
         if (Steps <= 0) throw new DlmException($"ReMDM sampler: steps must be positive (got {Steps})");
         if (!Strategies.Contains(Strategy)) throw new DlmException($"ReMDM sampler: unknown strategy \"{Strategy}\" (expected {string.Join(", ", Strategies)})");
-        if (!(Rate >= 0 && Rate <= 1)) throw new DlmException($"ReMDM sampler: eta must lie in [0, 1] (got {Rate})");
+        if (!(Rate >= 0 && Rate <= 1)) throw new DlmException($"ReMDM sampler: --eta must lie in [0, 1] (got {Rate})");
         if (Strategy == Loop && !(TOff > 0 && TOff < TOn && TOn < 1 && AlphaOn > 0 && AlphaOn < 1))
             throw new DlmException($"ReMDM sampler: loop needs 0 < t_off ({TOff}) < t_on ({TOn}) < 1 and 0 < alpha_on ({AlphaOn}) < 1");
-        if (!(Eps > 0 && Eps < 1)) throw new DlmException($"ReMDM sampler: eps must lie in (0, 1) (got {Eps})");
-        if (!(TopP > 0 && TopP <= 1)) throw new DlmException($"ReMDM sampler: top-p must lie in (0, 1] (got {TopP})");
+        if (!(Eps > 0 && Eps < 1)) throw new DlmException($"ReMDM sampler: --eps must lie in (0, 1) (got {Eps})");
+        if (!(TopP > 0 && TopP <= 1)) throw new DlmException($"ReMDM sampler: --top-p must lie in (0, 1] (got {TopP})");
     }
 }
 

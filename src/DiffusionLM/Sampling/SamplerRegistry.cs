@@ -112,9 +112,19 @@ public static class SamplerRegistry
                 $"use one of: {string.Join(", ", Entries.Where(e => e.Family == process).Select(e => e.Name))}");
     }
 
+    /// <summary>
+    /// The most steps a run may take: 64 per generated token, and at least 10,000 (a continuous sampler's fine time grid
+    /// over a short completion). Beyond that the steps only repeat calls that commit nothing; a run of 10^9 would go on for
+    /// days, so it is refused as the typo it almost surely is.
+    /// </summary>
+    public static long MaxSteps(int genLength) => Math.Max(10_000, 64L * Math.Max(1, genLength));
+
     public static ISampler Create(string name, SamplerSettings settings)
     {
         var entry = Find(name);
+        if (settings.Steps > MaxSteps(settings.GenLength))
+            throw new DlmException($"--steps {settings.Steps} is more than this tool runs for {settings.GenLength} generated tokens (at most {MaxSteps(settings.GenLength)}: " +
+                "64 per token or 10,000); steps beyond the tokens only repeat calls that commit nothing");
         if (settings.Cache != CacheMode.None && !entry.Cacheable)
             throw new DlmException($"sampler \"{name}\" does not decode block by block, so --cache {CacheModes.Name(settings.Cache)} does not apply; " +
                 $"samplers with a cache: {string.Join(", ", Entries.Where(e => e.Cacheable).Select(e => e.Name))}");

@@ -57,17 +57,19 @@ public sealed class GenerationSession : IDisposable
     }
 
     /// <summary>Prompt ids of a conversation: rendered by the model's chat template (every turn, the assistant's turn
-    /// opened); a model with no template sees the turns' contents one per line.</summary>
+    /// opened); a model with no template sees the turns' contents one per line. Special-token strings typed in a message
+    /// stay text, as in a prompt (<see cref="PromptEncoder.ForConversation"/>).</summary>
     public int[] EncodeConversation(IReadOnlyList<ChatMessage> messages)
     {
         if (messages.Count == 0) throw new DlmException("messages: at least one message is needed");
-        string text = Loaded.ChatTemplate switch
+        var template = Loaded.ChatTemplate;
+        string Render(IReadOnlyList<ChatMessage> turns) => template switch
         {
-            ChatTemplate full => full.Render(messages),
-            { } single => single.Apply(string.Join("\n", messages.Select(m => m.Content))),
-            null => string.Join("\n", messages.Select(m => m.Content)),
+            ChatTemplate full => full.Render(turns),
+            { } single => single.Apply(string.Join("\n", turns.Select(m => m.Content))),
+            null => string.Join("\n", turns.Select(m => m.Content)),
         };
-        return PromptEncoder.WithBos(Tokenizer, Tokenizer.Encode(text));
+        return PromptEncoder.ForConversation(Tokenizer, messages, Render, allowSpecial: false);
     }
 
     /// <summary>Generates one completion per prompt in one batch (rows left-padded), on one generator seeded with <paramref name="seed"/>.</summary>

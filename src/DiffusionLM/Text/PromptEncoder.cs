@@ -27,12 +27,61 @@ public static class PromptEncoder
         {
             int start = UserSpan(rendered, userText, template)
                 ?? throw new DlmException($"{source}: the prompt holds a special token string and the chat template changes the message, so it cannot be kept as text; remove it or pass --allow-special-tokens");
-            ids = EncodeProtected(tokenizer, rendered, start, userText.Length, specials, source);
+            ids = EncodeProtected(tokenizer, rendered, [(start, userText.Length)], specials, source);
         }
+        return NoMask(tokenizer, ids, source);
+    }
+
+    /// <summary>
+    /// A conversation's prompt ids, the same rule applied to every message: <paramref name="render"/> (the chat template,
+    /// or the contents one per line) lays the turns out, its markers stay special, and a special-token string typed in a
+    /// message's content is encoded as text. Where the messages sit in the rendering is found by rendering sentinels in
+    /// their place; a template that changes the contents (trims them, say) cannot be told apart from its markers, so a
+    /// special string in a message is then refused rather than guessed at.
+    /// </summary>
+    public static int[] ForConversation(ITokenizer tokenizer, IReadOnlyList<Chat.ChatMessage> messages, Func<IReadOnlyList<Chat.ChatMessage>, string> render,
+        bool allowSpecial, string source = "messages")
+    {
+        string rendered = render(messages);
+        var specials = SpecialStrings(tokenizer);
+        int[] ids;
+        if (allowSpecial || !messages.Any(m => specials.Any(sp => m.Content.Contains(sp, StringComparison.Ordinal)))) ids = tokenizer.Encode(rendered);
+        else
+        {
+            var spans = MessageSpans(messages, render, rendered)
+                ?? throw new DlmException($"{source}: a message holds a special token string and the chat template changes the messages, so it cannot be kept as text; remove it");
+            ids = EncodeProtected(tokenizer, rendered, spans, specials, source);
+        }
+        return WithBos(tokenizer, NoMask(tokenizer, ids, source));
+    }
+
+    static int[] NoMask(ITokenizer tokenizer, int[] ids, string source)
+    {
         int mask = tokenizer.Special.MaskId;
         if (mask >= 0 && Array.IndexOf(ids, mask) >= 0)
             throw new DlmException($"{source}: the prompt encodes to the mask token {tokenizer.TokenText(mask)}; a mask cannot be part of a prompt (it would be filled in as if generated)");
         return ids;
+    }
+
+    /// <summary>Each message's content as a span of <paramref name="rendered"/>, or null when the rendering with the contents put back differs.</summary>
+    static List<(int Start, int Length)>? MessageSpans(IReadOnlyList<Chat.ChatMessage> messages, Func<IReadOnlyList<Chat.ChatMessage>, string> render, string rendered)
+    {
+        string Marker(int i) => $"\uE000dlm-message-{i}\uE001";
+        string marked = render(messages.Select((m, i) => m with { Content = Marker(i) }).ToList());
+        var spans = new List<(int, int)>();
+        var rebuilt = new System.Text.StringBuilder();
+        int from = 0;
+        for (int i = 0; i < messages.Count; i++)
+        {
+            int at = marked.IndexOf(Marker(i), from, StringComparison.Ordinal);
+            if (at < 0) return null;
+            rebuilt.Append(marked, from, at - from);
+            spans.Add((rebuilt.Length, messages[i].Content.Length));
+            rebuilt.Append(messages[i].Content);
+            from = at + Marker(i).Length;
+        }
+        rebuilt.Append(marked, from, marked.Length - from);
+        return rebuilt.ToString() == rendered ? spans : null;
     }
 
     /// <summary>
@@ -66,20 +115,25 @@ public static class PromptEncoder
         return null;
     }
 
-    static int[] EncodeProtected(ITokenizer tokenizer, string text, int start, int length, IReadOnlyList<string> specials, string source)
+    /// <summary>The text encoded as usual, except that a special string inside one of the user's spans becomes its characters' ordinary tokens.</summary>
+    static int[] EncodeProtected(ITokenizer tokenizer, string text, IReadOnlyList<(int Start, int Length)> spans, IReadOnlyList<string> specials, string source)
     {
         var specialIds = SpecialIds(tokenizer, specials);
         var ids = new List<int>();
-        int done = 0, end = start + length;
-        for (int i = start; i < end;)
+        int done = 0;
+        foreach (var (start, length) in spans.OrderBy(s => s.Start))
         {
-            var hit = specials.Where(s => s.Length > 0 && i + s.Length <= end && string.CompareOrdinal(text, i, s, 0, s.Length) == 0)
-                .OrderByDescending(s => s.Length).FirstOrDefault();
-            if (hit is null) { i++; continue; }
-            if (i > done) ids.AddRange(tokenizer.Encode(text[done..i]));
-            ids.AddRange(Literal(tokenizer, hit, specialIds, source));
-            i += hit.Length;
-            done = i;
+            int end = start + length;
+            for (int i = Math.Max(start, done); i < end;)
+            {
+                var hit = specials.Where(s => s.Length > 0 && i + s.Length <= end && string.CompareOrdinal(text, i, s, 0, s.Length) == 0)
+                    .OrderByDescending(s => s.Length).FirstOrDefault();
+                if (hit is null) { i++; continue; }
+                if (i > done) ids.AddRange(tokenizer.Encode(text[done..i]));
+                ids.AddRange(Literal(tokenizer, hit, specialIds, source));
+                i += hit.Length;
+                done = i;
+            }
         }
         if (done < text.Length) ids.AddRange(tokenizer.Encode(text[done..]));
         return [.. ids];

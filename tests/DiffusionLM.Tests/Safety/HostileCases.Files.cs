@@ -84,8 +84,8 @@ public static partial class HostileCases
             h.Remove(name);
             h["unrelated.weight"] = t;
         }),
-        // Our reader does not use the metadata, so a number there harms nothing (Hugging Face's reader refuses it).
-        Weights("weights metadata not strings (unused, so accepted)", null, (h, c) => h["__metadata__"] = new JsonObject { ["format"] = 5 }),
+        // The format's metadata is a map of strings: Hugging Face's reader refuses a number there, and so does ours.
+        Weights("weights metadata not strings", "__metadata__", (h, c) => h["__metadata__"] = new JsonObject { ["format"] = 5 }),
         // unigram.json and training_state.json
         new("unigram corrupt", c => Probe(c, c.Replace(Checkpoint.UnigramFile, "{ no")), "unigram.json"),
         new("unigram of the wrong length", c => Probe(c, c.Replace(Checkpoint.UnigramFile, "[1, 2, 3]")), "unigram.json"),

@@ -127,6 +127,33 @@ public class SafetyCliTests(TinyModelFixture fixture) : IClassFixture<TinyModelF
         Assert.Single(ids, tok.Special.EosId);
     }
 
+    [Fact]
+    public void SpecialTokenStringsInEveryMessageOfAConversationStayText()
+    {
+        var (model, tok) = Checkpoint.Load(fixture.ModelDir);
+        model.Dispose();
+        var template = new DiffusionLM.Text.Chat.ChatTemplate(
+            "{% for m in messages %}<|bos|>{{ m['role'] }}: {{ m['content'] }}<|eos|>{% endfor %}{% if add_generation_prompt %}<|bos|>assistant: {% endif %}");
+        List<DiffusionLM.Text.Chat.ChatMessage> turns = [new("user", "say <|mask|> now"), new("assistant", "no <|eos|> here"), new("user", "<|bos|>again")];
+        string Render(IReadOnlyList<DiffusionLM.Text.Chat.ChatMessage> m) => template.Render(m);
+        var ids = PromptEncoder.ForConversation(tok, turns, Render, allowSpecial: false);
+        // The template's markers: one <|bos|> opening each of the three turns and the assistant's, one <|eos|> closing each turn.
+        Assert.Equal(4, ids.Count(i => i == tok.Special.BosId));
+        Assert.Equal(3, ids.Count(i => i == tok.Special.EosId));
+        Assert.DoesNotContain(tok.Special.MaskId, ids);
+        Assert.Equal(Render(turns), tok.Decode(ids, skipSpecial: false));
+        // The check can fail: the same conversation encoded as the tokenizer does by itself has the typed specials as ids.
+        var raw = tok.Encode(Render(turns));
+        Assert.Contains(tok.Special.MaskId, raw);
+        Assert.Equal(5, raw.Count(i => i == tok.Special.BosId));
+        // A template that changes the contents cannot be told from its markers: refused, never guessed.
+        var trimming = new DiffusionLM.Text.Chat.ChatTemplate("{% for m in messages %}<|bos|>{{ m['content'] | trim }}<|eos|>{% endfor %}");
+        List<DiffusionLM.Text.Chat.ChatMessage> padded = [new("user", "  a <|eos|> b  ")];
+        AssertCleanErrorMessage(() => PromptEncoder.ForConversation(tok, padded, m => trimming.Render(m), allowSpecial: false), "special token");
+    }
+
+    static void AssertCleanErrorMessage(Action a, string fragment) => Assert.Contains(fragment, Assert.Throws<DlmException>(a).Message);
+
     // ---- unbounded work ----
 
     [Fact]

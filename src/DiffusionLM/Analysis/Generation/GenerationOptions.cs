@@ -12,10 +12,13 @@ namespace DiffusionLM.Analysis.Generation;
 /// <param name="TimingSamples">the first samples run again one at a time, the batch-1 speed (not judged: the batched run is).</param>
 /// <param name="DriftSamples">samples of each cached cell run again with every step recomputed uncached beside it (the cache's drift; untimed).</param>
 /// <param name="Samplers">registry names to measure (null: every masked sampler with a pace); the baseline is always measured.</param>
+/// <param name="Caches">block caches the block samplers run under (null: all three); the baseline is uncached whatever this says.</param>
+/// <param name="StepCounts">step counts of the step-paced samplers (null: one, two and four tokens per step).</param>
 /// <param name="Quick">a CI-sized grid: one pace per sampler beside the baseline, caches none and dual.</param>
 public sealed record GenerationOptions(
     int Samples = 128, int GenLength = 256, int BlockLength = 32, double Temperature = 1.0, int BatchSize = 8,
-    int TimingSamples = 16, int DriftSamples = 4, long Seed = 0, string[]? Samplers = null, bool Quick = false)
+    int TimingSamples = 16, int DriftSamples = 4, long Seed = 0, string[]? Samplers = null, bool Quick = false,
+    CacheMode[]? Caches = null, int[]? StepCounts = null)
 {
     /// <summary>The reference every speed-up is measured against: LLaDA's sampler, one token per step, no cache.</summary>
     public const string Baseline = "low_confidence";
@@ -30,6 +33,10 @@ public sealed record GenerationOptions(
         if (DriftSamples < 0) throw new DlmException($"--drift-samples must be >= 0 (got {DriftSamples})");
         if (TimingSamples < 0) throw new DlmException($"--timing-samples must be >= 0 (got {TimingSamples})");
         if (!double.IsFinite(Temperature) || Temperature < 0) throw new DlmException($"--temperature must be finite and >= 0 (got {Temperature})");
+        int blocks = GenLength / BlockLength;
+        foreach (var st in StepCounts ?? [])
+            if (st < blocks || st % blocks != 0 || st > SamplerRegistry.MaxSteps(GenLength))
+                throw new DlmException($"--steps {st} must be a positive multiple of the {blocks} blocks (--gen-length / --block-length)");
         foreach (var name in Samplers ?? [])
         {
             var e = SamplerRegistry.Find(name);
@@ -59,11 +66,11 @@ public static class GenerationGrid
     {
         var s0 = new SamplerSettings(GenLength: o.GenLength, Steps: o.GenLength, BlockLength: o.BlockLength, Temperature: o.Temperature);
         int blocks = o.GenLength / o.BlockLength;
-        int[] steps = o.Quick ? [o.GenLength / 4] : new[] { o.GenLength, o.GenLength / 2, o.GenLength / 4 }.Where(s => s >= blocks && s % blocks == 0).Distinct().ToArray();
+        int[] steps = o.StepCounts ?? (o.Quick ? [o.GenLength / 4] : new[] { o.GenLength, o.GenLength / 2, o.GenLength / 4 }.Where(s => s >= blocks && s % blocks == 0).Distinct().ToArray());
         double[] thresholds = o.Quick ? [0.7] : [0.9, 0.7, 0.5];
         double[] factors = o.Quick ? [1] : [1, 4];
         double[] gammas = o.Quick ? [1.0] : [0.1, 1.0];
-        CacheMode[] caches = o.Quick ? [CacheMode.None, CacheMode.Dual] : Enum.GetValues<CacheMode>();
+        CacheMode[] caches = o.Caches ?? (o.Quick ? [CacheMode.None, CacheMode.Dual] : Enum.GetValues<CacheMode>());
         var baseline = new GenerationSetting(GenerationOptions.Baseline, $"steps={o.GenLength}", s0);
         var list = new List<GenerationSetting> { baseline };
         var wanted = o.Samplers?.ToHashSet();
