@@ -42,6 +42,10 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
 {
     public Action<string, double, double>? OnProgress { get; init; } // (phase, done, total)
 
+    /// <summary>How the "dream-init" denoiser is made from the teacher (Dream's recipe); a seam so tests can run the
+    /// benchmark with a deliberately broken initialisation and see its checks reject it.</summary>
+    public Func<LladaModel, LladaModel> DreamInitialiser { get; init; } = t => DreamInit.FromCausal(t);
+
     public TeacherBenchResult Run(IReadOnlyList<Story> corpus)
     {
         var o = options;
@@ -62,7 +66,7 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
         var results = new List<DenoiserResult>();
         using (var scratch = DreamInit.Scratch(teacher.Config, BatchSampler.StepGenerator(o.Seed, -1, 1)))
             results.Add(TrainAndScore("scratch", "random (N(0, 0.02))", scratch, train, windows, judge, o.ScratchLr));
-        using (var dream = DreamInit.FromCausal(teacher))
+        using (var dream = DreamInitialiser(teacher))
             results.Add(TrainAndScore("dream-init", "teacher weights, bidirectional, logits shifted", dream, train, windows, judge, o.FinetuneLr));
         return new TeacherBenchResult(o, corpus.Count, train.Length, held.Length,
             new TeacherResult(teacherNll, Math.Exp(teacherNll), floor), results);

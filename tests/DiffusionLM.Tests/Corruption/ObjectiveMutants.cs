@@ -43,4 +43,28 @@ static class ObjectiveMutants
         public (Tensor Logits, Tensor Corrupted) DenoiseAt(IDenoiser model, Tensor x0, double t, Tensor? protectedMask, Generator g) =>
             inner.DenoiseAt(model, x0, t, protectedMask, g);
     }
+
+    /// <summary>
+    /// The gaussian process whose information curve is deliberately wrong in one way, everything else delegated: the
+    /// channel's noise scaled by √D (σ taken as the noise vector's norm-per-√D unit, i.e. σ·√D per coordinate), or the
+    /// unigram it is handed ignored in favour of a uniform p over every row of the table.
+    /// </summary>
+    public sealed class GaussianInformationMutant(GaussianProcess inner, IContinuousDenoiser model, bool noiseTimesSqrtD, bool uniformP) : IDiffusionObjective
+    {
+        public string Name => inner.Name;
+        public Tensor Loss(IDenoiser m, TrainingBatch batch, Generator g) => inner.Loss(m, batch, g);
+        public Tensor NegativeElbo(IDenoiser m, TrainingBatch batch, Generator g) => inner.NegativeElbo(m, batch, g);
+        public (Tensor Logits, Tensor Corrupted) DenoiseAt(IDenoiser m, Tensor x0, double t, Tensor? protectedMask, Generator g) =>
+            inner.DenoiseAt(m, x0, t, protectedMask, g);
+
+        public double AnalyticInformation(double t, double[] unigram, Generator g)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var table = model.DiffusionEmbeddings().detach().to_type(ScalarType.Float64);
+            double sigma = inner.Schedule.Sigma(t) * (noiseTimesSqrtD ? Math.Sqrt(table.shape[1]) : 1);
+            var p = uniformP ? Enumerable.Repeat(1.0 / unigram.Length, unigram.Length).ToArray() : unigram;
+            return GaussianProcess.ChannelInformation(table, p, sigma, 4096, g);
+        }
+    }
 }

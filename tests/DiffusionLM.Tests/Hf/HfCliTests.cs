@@ -7,13 +7,14 @@ using DiffusionLM.Models.Hf;
 using DiffusionLM.Models.Llada;
 using TorchSharp;
 using Xunit;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace DiffusionLM.Tests.Hf;
 
 /// <summary>The verbs on Hugging Face folders: inspect, eval --choices, generate --chat, import hf, export hf.</summary>
 [Collection("TorchGlobalState")]
-public class HfCliTests
+public class HfCliTests(ITestOutputHelper output)
 {
     const string LladaTemplateConfig = """
     {"bos_token": "<|bos|>", "eos_token": "<|eos|>",
@@ -191,5 +192,76 @@ public class HfCliTests
         using var a = ours.Model.Logits(ids);
         using var b = theirs.Model.Logits(ids);
         Assert.True(a.allclose(b, rtol: 1e-4, atol: 1e-4), $"max diff {(a - b).abs().max().item<float>()}");
+    }
+
+    /// <summary>
+    /// `dlm export hf` anchored to the upstream modeling code: the llada_fp32 golden checkpoint (the weights
+    /// modeling_llada.py computed Hf/Goldens/upstream_logits.json from) is imported with `dlm import hf`, read into the
+    /// project's own model (our LladaModel of its config, its tensors loaded by our checkpoint loader under LLaDA's names,
+    /// which are ours) and saved as a project checkpoint, exported with `dlm export hf`, passed through
+    /// <paramref name="tamper"/>, and loaded again as a Hugging Face folder. Returns the worst relative error of that
+    /// folder's logits against upstream's (<see cref="UpstreamGoldenTests.WorstError"/>).
+    /// </summary>
+    static double ExportedGoldenAgainstUpstream(Action<string> tamper)
+    {
+        var c = UpstreamGoldenTests.Case("llada_fp32");
+        using var dir = new TempFolder();
+        UpstreamGoldenTests.WriteCheckpoint(c, dir["golden"], x => x);
+        var (code, _, err) = Run("import", "hf", "--from", dir["golden"], "--out", dir["imported"]);
+        Assert.True(code == 0, err);
+        var hfConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(dir["imported"], "config.json")))!.AsObject();
+        var (config, _) = LladaHfModel.ReadConfig(HfFixtures.Parse(hfConfig));
+        using (var m = new LladaModel(config))
+        {
+            Checkpoint.LoadWeights(m, dir["imported"]);
+            Checkpoint.Save(dir["ours"], m, HfFixtures.Tokenizer);
+        }
+        (code, _, err) = Run("export", "hf", "--model", dir["ours"], "--out", dir["hf"]);
+        Assert.True(code == 0, err);
+        tamper(dir["hf"]);
+        using var exported = ModelLoader.Load(dir["hf"]);
+        Assert.IsType<LladaHfModel>(exported.Model);
+        using var ids = tensor(c["ids"]!.AsArray().Select(i => (long)i!).ToArray()).unsqueeze(0);
+        using var _ng = no_grad();
+        using var logits = exported.Model.Logits(ids);
+        return UpstreamGoldenTests.WorstError(c, logits[0].to_type(ScalarType.Float64).contiguous().data<double>().ToArray());
+    }
+
+    [Fact]
+    public void ExportOfTheUpstreamGoldenComputesUpstreamsLogits()
+    {
+        double worst = ExportedGoldenAgainstUpstream(_ => { });
+        double tolerance = UpstreamGoldenTests.Tolerance(UpstreamGoldenTests.Case("llada_fp32"));
+        output.WriteLine($"import hf → project checkpoint → export hf: worst relative error against upstream {worst:G3} (tolerance {tolerance})");
+        Assert.True(worst < tolerance, $"the exported folder's logits are {worst:G3} from upstream's (tolerance {tolerance})");
+    }
+
+    /// <summary>
+    /// Mutation: an export that writes q_proj and k_proj with each head's rows interleaved ([0, d/2, 1, d/2 + 1, …],
+    /// the Meta ↔ Hugging Face rotary permutation applied where LLaDA wants none) is rejected by the same comparison:
+    /// q·k without rotation is unchanged by a common permutation, so only a check that runs LLaDA's RoPE sees it.
+    /// </summary>
+    [Fact]
+    public void MutantExportWithInterleavedRotaryRowsIsRejected()
+    {
+        double worst = ExportedGoldenAgainstUpstream(InterleaveRotaryRows);
+        output.WriteLine($"interleaved q/k rows: worst relative error against upstream {worst:G3}");
+        Assert.True(worst > UpstreamGoldenTests.Tolerance(UpstreamGoldenTests.Case("llada_fp32")), $"a permuted export is still within tolerance ({worst:G3})");
+    }
+
+    static void InterleaveRotaryRows(string folder)
+    {
+        var path = Path.Combine(folder, SafeTensors.SingleFileName);
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "config.json")))!;
+        int headDim = config["d_model"]!.GetValue<int>() / config["n_heads"]!.GetValue<int>();
+        var tensors = SafeTensors.Load(path);
+        foreach (var name in tensors.Keys.Where(n => n.EndsWith("q_proj.weight") || n.EndsWith("k_proj.weight")).ToList())
+        {
+            var w = tensors[name];
+            long rows = w.shape[0], cols = w.shape[1];
+            tensors[name] = w.view(rows / headDim, 2, headDim / 2, cols).transpose(1, 2).reshape(rows, cols).contiguous();
+        }
+        SafeTensors.Save(path, tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        foreach (var t in tensors.Values) t.Dispose();
     }
 }

@@ -14,8 +14,18 @@ namespace DiffusionLM.Tests.Training;
 
 /// <summary>The gaussian family through the trainer, the checkpoint and the command line.</summary>
 [Collection("TorchGlobalState")]
-public class GaussianTrainingTests(ITestOutputHelper output)
+public class GaussianTrainingTests(ITestOutputHelper output, GaussianTrainingTests.TrainedRun run) : IClassFixture<GaussianTrainingTests.TrainedRun>
 {
+    /// <summary>One 30-step gaussian run shared by the test that checks it and the mutants of its information check.</summary>
+    public sealed class TrainedRun : IDisposable
+    {
+        readonly TempFolder tmp = new();
+        public TrainingState State { get; }
+        public string Dir => tmp["m"];
+        public TrainedRun() => State = new Trainer().Run(Options(Corpus(tmp), 30), tmp["m"], resume: false);
+        public void Dispose() => tmp.Dispose();
+    }
+
     static string Corpus(TempFolder tmp)
     {
         var rng = new Random(1);
@@ -34,8 +44,7 @@ public class GaussianTrainingTests(ITestOutputHelper output)
     [Fact]
     public void LossIsFiniteFallsAndTheBoundFollows()
     {
-        using var tmp = new TempFolder();
-        var state = new Trainer().Run(Options(Corpus(tmp), 30), tmp["m"], resume: false);
+        var state = run.State;
         double first = state.TrainLoss.Take(5).Average(), last = state.TrainLoss.TakeLast(5).Average();
         output.WriteLine($"train CE {first:F3} → {last:F3}; validation bound {string.Join(", ", state.ValLoss.Select(v => $"{v.Step}: {v.Loss:F2}"))}");
         Assert.All(state.TrainLoss, l => Assert.True(double.IsFinite(l)));
@@ -43,20 +52,69 @@ public class GaussianTrainingTests(ITestOutputHelper output)
         Assert.True(state.ValLoss[^1].Loss < state.ValLoss[0].Loss, "the validation bound did not fall");
 
         // The checkpoint is a gaussian model whose warping state has seen every training row (30 steps × 4 rows).
-        var (model, _) = Checkpoint.Load(tmp["m"]);
+        var (model, _) = Checkpoint.Load(run.Dir);
         using var _m = model;
         Assert.True(model.Config.IsGaussian && model.Config.TimeConditioning);
         Assert.Equal(30 * 4, model.TimeWarpState!.select(0, 1).sum().item<float>());
         using var emb = model.DiffusionEmbeddings();
         Assert.True(emb.norm(1).sub(Math.Sqrt(model.Config.DiffusionDim)).abs().max().item<float>() < 1e-3, "embeddings are not normalised to √D");
-        // The audit's D1 curve over the trained embeddings: information falls with t.
-        var unigram = UnigramCounts.TryLoad(Path.Combine(tmp["m"], Checkpoint.UnigramFile))!;
-        var p = unigram.Select(c => c / (double)unigram.Sum()).ToArray();
-        var objective = DiffusionProcesses.Objective(model.Config, model);
-        double Info(double t) { using var g = new Generator(1); return objective.AnalyticInformation(t, p, g); }
-        double i0 = Info(0), i1 = Info(1);
-        output.WriteLine($"I(x_t; x_0): t=0 {i0:F3}, t=1 {i1:F4} nats");
-        Assert.True(i0 > 1.0 && i1 < 0.05 && i1 < i0, $"I(0) = {i0}, I(1) = {i1}");
+        // The audit's D1 curve over the trained embeddings: from the unigram entropy at t = 0 down to nothing at t = 1.
+        AssertInformationRunsFromTheEntropyToZero(DiffusionProcesses.Objective(model.Config, model), model, Unigram());
+    }
+
+    double[] Unigram()
+    {
+        var counts = UnigramCounts.TryLoad(Path.Combine(run.Dir, Checkpoint.UnigramFile))!;
+        return counts.Select(c => c / (double)counts.Sum()).ToArray();
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void MutantInformationIsRejectedByTheEntropyCheck(bool noiseTimesSqrtD, bool uniformP)
+    {
+        var (model, _) = Checkpoint.Load(run.Dir);
+        using var _m = model;
+        var mutant = new ObjectiveMutants.GaussianInformationMutant(GaussianProcess.ForModel(model.Config, model), model, noiseTimesSqrtD, uniformP);
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => AssertInformationRunsFromTheEntropyToZero(mutant, model, Unigram()));
+    }
+
+    const int InfoSamples = 4096; // GaussianProcess.AnalyticInformation's default Monte-Carlo draws
+
+    /// <summary>
+    /// I(x_t; x_0) of the audit's D1 curve for a trained gaussian model (σ_min = 1, σ_max = 100, D-dimensional
+    /// embeddings of norm √D) against what it must be, all computed here in float64 from p and the embedding table:
+    /// at t = 0 the unigram entropy H(p) less the channel's confusion H(x_0 | x_t), which is at most
+    /// Σ_{x≠w} √(p_x p_w)·exp(−‖e_x − e_w‖²/(8σ²)) (log(1 + y) ≤ √y and the Bhattacharyya coefficient of two
+    /// Gaussians), within 4 Monte-Carlo standard errors sd(−log p(x))/√n of the 4096 draws; at t = 1 (σ = 100)
+    /// under 0.05 nats; and non-increasing on a grid of 11 times (common random numbers, so only the curve moves).
+    /// </summary>
+    void AssertInformationRunsFromTheEntropyToZero(IDiffusionObjective objective, LladaModel model, double[] p)
+    {
+        double h = -p.Where(v => v > 0).Sum(v => v * Math.Log(v));
+        double sd = Math.Sqrt(p.Where(v => v > 0).Sum(v => v * Math.Log(v) * Math.Log(v)) - h * h);
+        double se = sd / Math.Sqrt(InfoSamples);
+        using var _ng = no_grad();
+        using var table = model.DiffusionEmbeddings().detach().to_type(ScalarType.Float64);
+        var e = table.data<double>().ToArray();
+        int v = (int)table.shape[0], d = (int)table.shape[1];
+        const double sigmaMin = 1.0;
+        double confusion = 0;
+        for (int x = 0; x < v; x++)
+            for (int w = 0; w < v; w++)
+            {
+                if (x == w || p[x] == 0 || p[w] == 0) continue;
+                double sq = 0;
+                for (int k = 0; k < d; k++) sq += (e[x * d + k] - e[w * d + k]) * (e[x * d + k] - e[w * d + k]);
+                confusion += Math.Sqrt(p[x] * p[w]) * Math.Exp(-sq / (8 * sigmaMin * sigmaMin));
+            }
+        var ts = Enumerable.Range(0, 11).Select(k => k / 10.0).ToArray();
+        var info = ts.Select(t => { using var g = new Generator(1); return objective.AnalyticInformation(t, p, g); }).ToArray();
+        output.WriteLine($"H(p) = {h:F4} nats, MC standard error {se:F4}, confusion bound {confusion:G3}; I(t) = {string.Join(", ", info.Select(i => i.ToString("F4")))}");
+        Assert.True(info[0] < h + 4 * se && info[0] > h - confusion - 4 * se,
+            $"I(0) = {info[0]:F4}, expected H(p) = {h:F4} (less at most {confusion:G3}) within 4 × {se:F4}");
+        Assert.True(info[^1] < 0.05, $"I(1) = {info[^1]:F4}, expected ≈ 0 at σ_max = 100");
+        for (int k = 1; k < info.Length; k++) Assert.True(info[k] <= info[k - 1] + 0.005, $"I rises from t={ts[k - 1]} to t={ts[k]}: {info[k - 1]:F4} → {info[k]:F4}");
     }
 
     [Fact]
