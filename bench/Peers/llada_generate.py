@@ -3,9 +3,12 @@
 (Debian's python3-torch 1.13), on a folder written by `dlm export hf`. Written for this benchmark from
 the algorithm (LLaDA, arXiv 2502.09992, and the semantics of its generate.py), not copied.
 
-  llada_generate.py forward  DIR TOKENS REPEATS THREADS            -> {"seconds": [...]}
-  llada_generate.py logits   DIR IDS_FILE OUT_FILE THREADS         -> float32 logits [L, V] to OUT_FILE
-  llada_generate.py generate DIR PROMPT_FILE GEN BLOCK STEPS THREADS -> {"ids", "nfe", "seconds"}
+  llada_generate.py forward  DIR SHIFT TOKENS REPEATS THREADS            -> {"seconds": [...]}
+  llada_generate.py logits   DIR SHIFT IDS_FILE OUT_FILE THREADS         -> float32 logits [L, V] to OUT_FILE
+  llada_generate.py generate DIR SHIFT PROMPT_FILE GEN BLOCK STEPS THREADS -> {"ids", "nfe", "seconds"}
+
+SHIFT is "shift" for a model with Dream-style shifted logits (position i predicted from the state at i - 1,
+position 0 from itself), "noshift" otherwise: LLaDA's Hugging Face layout has no field that says so.
 """
 import json
 import math
@@ -44,8 +47,9 @@ def load_safetensors(path):
 class Llada:
     """LLaDA's llama block: RMSNorm, q/k/v, rotate-half RoPE, bidirectional attention, SwiGLU."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, shift=False):
         c = json.load(open(f"{folder}/config.json"))
+        self.shift = shift
         self.w = load_safetensors(f"{folder}/model.safetensors")
         self.d, self.h = c["d_model"], c["n_heads"]
         self.kv = c.get("n_kv_heads") or self.h
@@ -92,7 +96,10 @@ class Llada:
             x = x + act @ self.w[q_ + "ff_out.weight"].t()
         x = self.rms(x, self.w[p + "ln_f.weight"])
         head = self.w[p + "wte.weight"] if self.tied else self.w[p + "ff_out.weight"]
-        return x @ head.t()
+        logits = x @ head.t()
+        if self.shift and L > 1:
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], 1)
+        return logits
 
 
 def num_transfer_tokens(masked, steps):
@@ -133,11 +140,14 @@ def generate(model, prompt, gen_length, block_length, steps, temperature=0.0):
 
 
 def main():
-    verb, folder = sys.argv[1], sys.argv[2]
+    verb, folder, shift = sys.argv[1], sys.argv[2], sys.argv[3]
+    if shift not in ("shift", "noshift"):
+        raise SystemExit(f"the third argument must be shift or noshift, not {shift}")
+    args = sys.argv[4:]
     torch.set_num_threads(int(sys.argv[-1]))
-    model = Llada(folder)
+    model = Llada(folder, shift == "shift")
     if verb == "forward":
-        L, reps = int(sys.argv[3]), int(sys.argv[4])
+        L, reps = int(args[0]), int(args[1])
         g = torch.Generator().manual_seed(1)
         ids = torch.randint(0, model.vocab, (1, L), generator=g)
         model.logits(ids)  # warm-up
@@ -148,13 +158,13 @@ def main():
             secs.append(time.perf_counter() - t)
         print(json.dumps({"seconds": secs, "torch": torch.__version__, "threads": torch.get_num_threads()}))
     elif verb == "logits":
-        ids = [int(l) for l in open(sys.argv[3]) if l.strip()]
+        ids = [int(l) for l in open(args[0]) if l.strip()]
         out = model.logits(torch.tensor([ids])).float().contiguous().numpy()
-        out.tofile(sys.argv[4])
+        out.tofile(args[1])
         print(json.dumps({"tokens": len(ids), "vocab": int(out.shape[-1])}))
     elif verb == "generate":
-        prompt = [int(l) for l in open(sys.argv[3]) if l.strip()]
-        gen, block, steps = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        prompt = [int(l) for l in open(args[0]) if l.strip()]
+        gen, block, steps = int(args[1]), int(args[2]), int(args[3])
         t = time.perf_counter()
         ids, nfe = generate(model, prompt, gen, block, steps)
         print(json.dumps({"ids": ids, "nfe": nfe, "seconds": time.perf_counter() - t}))

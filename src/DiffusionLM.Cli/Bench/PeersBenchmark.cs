@@ -9,7 +9,8 @@ using static TorchSharp.torch;
 
 namespace DiffusionLM.Cli.Bench;
 
-public sealed record PeersOptions(int Threads, int Repeats, int[] ForwardLengths, int GenLength, int BlockLength, string FastSampler, double Threshold, bool Python);
+public sealed record PeersOptions(int Threads, int Repeats, int[] ForwardLengths, int GenLength, int BlockLength, string FastSampler, double Threshold, bool Python,
+    CacheMode FastCache = CacheMode.None);
 
 public sealed record ForwardRow(string engine, int tokens, double seconds, double tokens_per_second);
 public sealed record GenerationRow(string engine, string setting, int gen_length, int nfe, double seconds, double tokens_per_second, double agreement_with_one_per_step);
@@ -32,7 +33,9 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
         var gguf = Quants.ToDictionary(q => q, q => Path.Combine(work, $"{name}-{Tag(q)}.gguf"));
         foreach (var (q, path) in gguf) LladaGgufExport.Export(model, tok, path, q, name);
         string hf = Path.Combine(work, name + "-hf");
-        if (python is not null) LladaHfExport.Export(model, tok, hf);
+        // The HF layout cannot say "shifted": the Python runner is told so on its command line (shift / noshift).
+        if (python is not null) LladaHfExport.Export(model, tok, hf, allowShiftedLogits: true);
+        string shift = c.LogitsShift ? "shift" : "noshift";
         string T(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         var forward = new List<ForwardRow>();
@@ -43,7 +46,7 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
             foreach (var q in Quants)
                 forward.Add(Row($"llama.cpp {Tag(q)}", len, Median(llama.Run("forward", gguf[q], T(len), T(o.Repeats), T(o.Threads))["seconds"]!.AsArray().Select(x => (double)x!))));
             if (python is not null)
-                forward.Add(Row("Python (torch 1.13)", len, Median(python.Run("forward", hf, T(len), T(o.Repeats), T(o.Threads))["seconds"]!.AsArray().Select(x => (double)x!))));
+                forward.Add(Row("Python (torch 1.13)", len, Median(python.Run("forward", hf, shift, T(len), T(o.Repeats), T(o.Threads))["seconds"]!.AsArray().Select(x => (double)x!))));
         }
 
         log($"{name}: logits parity");
@@ -57,10 +60,10 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
         var parity = new List<ParityRow>();
         double scale = ours.Max(Math.Abs);
         foreach (var q in Quants)
-            parity.Add(new($"llama.cpp {Tag(q)}", MaxDiff(ours, Logits(llama, gguf[q], idsFile, work)), scale));
+            parity.Add(new($"llama.cpp {Tag(q)}", MaxDiff(ours, Shifted(c, Logits(llama, gguf[q], idsFile, work))), scale));
         // libllama's default flash attention rounds through f16 on the CPU; without it f32 is exact up to summation order.
-        parity.Add(new("llama.cpp f32, flash attention off", MaxDiff(ours, Logits(llama, gguf[GgufDType.F32], idsFile, work, "nofa")), scale));
-        if (python is not null) parity.Add(new("Python (torch 1.13)", MaxDiff(ours, Logits(python, hf, idsFile, work)), scale));
+        parity.Add(new("llama.cpp f32, flash attention off", MaxDiff(ours, Shifted(c, Logits(llama, gguf[GgufDType.F32], idsFile, work, "nofa"))), scale));
+        if (python is not null) parity.Add(new("Python (torch 1.13)", MaxDiff(ours, PythonLogits(python, hf, shift, idsFile, work)), scale));
 
         var generation = new List<GenerationRow>();
         int steps = o.GenLength; // one token per step
@@ -73,15 +76,15 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
             var reference = slow.Ids;
             generation.Add(Gen("DiffusionLM (TorchSharp)", "llada, 1 token/step", slow.Nfe, slow.Seconds, slow.Ids, reference));
             log($"{name}: generation, DiffusionLM {o.FastSampler}");
-            var fast = OurGenerate(model, prompt, SamplerRegistry.Create(o.FastSampler, new SamplerSettings(o.GenLength, steps, o.BlockLength) { Threshold = o.Threshold }));
-            generation.Add(Gen("DiffusionLM (TorchSharp)", $"{o.FastSampler}, threshold {o.Threshold}", fast.Nfe, fast.Seconds, fast.Ids, reference));
+            var fast = OurGenerate(model, prompt, SamplerRegistry.Create(o.FastSampler, new SamplerSettings(o.GenLength, steps, o.BlockLength) { Threshold = o.Threshold, Cache = o.FastCache }));
+            generation.Add(Gen("DiffusionLM (TorchSharp)", $"{o.FastSampler}, threshold {o.Threshold}, cache {CacheModes.Name(o.FastCache)}", fast.Nfe, fast.Seconds, fast.Ids, reference));
             log($"{name}: generation, llama.cpp f32");
             var lj = llama.Run("generate", gguf[GgufDType.F32], promptFile, T(o.GenLength), T(o.BlockLength), T(steps), T(o.Threads));
             generation.Add(Gen("llama.cpp f32", "diffusion loop, 1 token/step", (int)lj["nfe"]!, (double)lj["seconds"]!, lj["ids"]!.AsArray().Select(x => (long)x!).ToArray(), reference));
             if (python is not null)
             {
                 log($"{name}: generation, Python reference");
-                var pj = python.Run("generate", hf, promptFile, T(o.GenLength), T(o.BlockLength), T(steps), T(o.Threads));
+                var pj = python.Run("generate", hf, shift, promptFile, T(o.GenLength), T(o.BlockLength), T(steps), T(o.Threads));
                 generation.Add(Gen("Python (torch 1.13)", "LLaDA generate(), 1 token/step", (int)pj["nfe"]!, (double)pj["seconds"]!, pj["ids"]!.AsArray().Select(x => (long)x!).ToArray(), reference));
             }
         }
@@ -123,10 +126,36 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
     {
         var outFile = Path.Combine(work, "logits.bin");
         p.Run(["logits", model, idsFile, outFile, "1", .. extra]);
+        return ReadFloats(outFile);
+    }
+
+    static float[] PythonLogits(PeerProcess p, string hf, string shift, string idsFile, string work)
+    {
+        var outFile = Path.Combine(work, "logits.bin");
+        p.Run("logits", hf, shift, idsFile, outFile, "1");
+        return ReadFloats(outFile);
+    }
+
+    static float[] ReadFloats(string outFile)
+    {
         var bytes = File.ReadAllBytes(outFile);
         var f = new float[bytes.Length / 4];
         Buffer.BlockCopy(bytes, 0, f, 0, bytes.Length);
         return f;
+    }
+
+    /// <summary>
+    /// libllama's logits are the network's own, one row per position; with diffusion.shift_logits its diffusion loop reads
+    /// row i − 1 for position i. Our model's Logits already shifts (row 0 kept), so the comparison shifts libllama's rows the same way.
+    /// </summary>
+    static float[] Shifted(ModelConfig c, float[] logits)
+    {
+        if (!c.LogitsShift) return logits;
+        int v = c.VocabSize, rows = logits.Length / v;
+        var s = new float[logits.Length];
+        Array.Copy(logits, 0, s, 0, Math.Min(v, logits.Length));
+        if (rows > 1) Array.Copy(logits, 0, s, v, (rows - 1) * v);
+        return s;
     }
 
     static double MaxDiff(float[] a, float[] b)

@@ -4,6 +4,8 @@ using DiffusionLM.Cli.Bench;
 using DiffusionLM.Cli.Reports;
 using DiffusionLM.IO;
 using DiffusionLM.Models;
+using DiffusionLM.Sampling;
+using DiffusionLM.Text;
 using TorchSharp;
 
 namespace DiffusionLM.Cli.Commands;
@@ -26,10 +28,11 @@ public static class BenchPeersCommand
         var block = new Option<int>("--block-length") { Description = "LLaDA block length", DefaultValueFactory = _ => 32 };
         var fast = new Option<string>("--fast-sampler") { Description = "DiffusionLM's parallel setting compared", DefaultValueFactory = _ => "fast_dllm_threshold" };
         var threshold = new Option<double>("--threshold") { Description = "its confidence threshold", DefaultValueFactory = _ => 0.9 };
+        var fastCache = new Option<string>("--fast-cache") { Description = "its block cache (none, prefix, dual; " + CacheModes.Help + ")", DefaultValueFactory = _ => "dual" };
         var width = new Option<int>("--bench-width") { Description = "d_model of the random LLaDA-layout bench model (8 layers of 64-wide heads)", DefaultValueFactory = _ => 512 };
         var cmd = new Command("peers", "Forward tokens/s, logits parity and end-to-end generation of DiffusionLM, llama.cpp (GGUF f32/f16/q8_0) and the Python reference on identical weights: models/default and a random tens-of-millions-parameter LLaDA-layout model.")
         {
-            model, runner, python, noPython, outDir, threads, repeats, genLength, block, fast, threshold, width,
+            model, runner, python, noPython, outDir, threads, repeats, genLength, block, fast, threshold, fastCache, width,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -39,7 +42,8 @@ public static class BenchPeersCommand
                 ?? throw new DlmException($"the llama.cpp runner {Runner} is not built; run bench/peers.sh (or dotnet build bench/Peers -c Release)");
             var script = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runnerDll))!, "llada_generate.py");
             PeerProcess? py = r.GetValue(noPython) ? null : PeerProcess.Python(r.GetValue(python)!, script);
-            var options = new PeersOptions(t, Math.Max(1, r.GetValue(repeats)), [256, 1024], r.GetValue(genLength), r.GetValue(block), r.GetValue(fast)!, r.GetValue(threshold), py is not null);
+            var options = new PeersOptions(t, Math.Max(1, r.GetValue(repeats)), [256, 1024], r.GetValue(genLength), r.GetValue(block), r.GetValue(fast)!, r.GetValue(threshold), py is not null,
+                CacheModes.Parse(r.GetValue(fastCache), "--fast-cache"));
             var bench = new PeersBenchmark(options, PeerProcess.LlamaCpp(runnerDll), py, s => Io.Err.WriteLine(s));
             var work = Path.Combine(Path.GetTempPath(), $"dlm-peers-{Environment.ProcessId}");
             Directory.CreateDirectory(work);
@@ -50,12 +54,14 @@ public static class BenchPeersCommand
                 using (def)
                 {
                     def.eval();
-                    var prompt = tok.Encode("Q: Where did the old man go after the storm?\nA:");
-                    // models/default's context (192) is shorter than the benchmark's sequences: forward at its full context, generation as long as it fits.
+                    // A story opening, as the story model continues them (with its <s>, as dlm generate encodes it).
+                    var prompt = PromptEncoder.ForGeneration(tok, "Once upon a time, there was a little girl named Lily.", null, allowSpecial: false);
+                    // models/default's context may be shorter than the benchmark's sequences: forward at its full context, generation as long as it fits.
                     var defOptions = options with { ForwardLengths = [def.Config.MaxSequenceLength], GenLength = Math.Min(options.GenLength, (def.Config.MaxSequenceLength - prompt.Length) / options.BlockLength * options.BlockLength) };
                     results.Add(new PeersBenchmark(defOptions, PeerProcess.LlamaCpp(runnerDll), py, s => Io.Err.WriteLine(s)).Run("models/default", def, tok, prompt, work));
                     int w = r.GetValue(width);
-                    var big = def.Config with { DModel = w, NHeads = w / 64, NKvHeads = w / 64, NLayers = 8, MlpHiddenSize = w * 8 / 3 / 32 * 32, MaxSequenceLength = 1024 };
+                    // LLaDA's own layout: unshifted logits (models/default, initialised Dream-style, shifts).
+                    var big = def.Config with { DModel = w, NHeads = w / 64, NKvHeads = w / 64, NLayers = 8, MlpHiddenSize = w * 8 / 3 / 32 * 32, MaxSequenceLength = 1024, LogitsShift = false };
                     using var random = new LladaModel(big, new torch.Generator(5));
                     random.eval();
                     results.Add(bench.Run($"random-{random.ParameterCount() / 1_000_000}M", random, tok, prompt, work));

@@ -14,9 +14,15 @@ namespace DiffusionLM.Models.Llada;
 /// </summary>
 public static class LladaHfExport
 {
-    public static void Export(LladaModel model, ITokenizer tokenizer, string outDir, ScalarType dtype = ScalarType.Float32)
+    /// <param name="allowShiftedLogits">write a model with Dream-style shifted logits anyway (the benchmark does, and tells its
+    /// own reader to shift): LLaDA's layout has no field for it, so the folder alone would be read unshifted.</param>
+    public static void Export(LladaModel model, ITokenizer tokenizer, string outDir, ScalarType dtype = ScalarType.Float32, bool allowShiftedLogits = false)
     {
         var c = model.Config;
+        if (c.LogitsShift && !allowShiftedLogits)
+            throw new DlmException("this model's logits are shifted (Dream-style: position i is predicted from the state at i − 1); LLaDA's Hugging Face " +
+                "layout has no field for that, so every loader would read it unshifted and predict the wrong positions. Use `dlm export gguf` " +
+                "(it records diffusion.shift_logits, which llama.cpp's diffusion loop honours) or keep the project's own folder");
         if (c.Causal) throw new DlmException("this model is causal (an autoregressive baseline); LLaDA's layout is bidirectional only");
         if (c.TimeConditioning) throw new DlmException("this model is time-conditioned; LLaDA's layout has no time embedding");
         if (!c.Process.Absorbing) throw new DlmException($"this model was trained with the \"{c.Process}\" process; LLaDA's layout is for masked models");
