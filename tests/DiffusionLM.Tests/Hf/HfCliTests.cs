@@ -167,6 +167,24 @@ public class HfCliTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ExportRefusesAModelWithShiftedLogits()
+    {
+        // LLaDA's layout has no field for Dream-style shifted logits: every reader would predict the wrong positions.
+        using var dir = new TempFolder();
+        var tok = HfFixtures.Tokenizer;
+        var config = new ModelConfig
+        {
+            DModel = 32, NHeads = 4, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 48, VocabSize = tok.VocabSize, MaxSequenceLength = 32,
+            MaskTokenId = tok.Special.MaskId, EosTokenId = tok.Special.EosId, PadTokenId = tok.Special.PadId, RopeTheta = 10000, LogitsShift = true,
+        };
+        using (var m = new LladaModel(config, new Generator(3))) Checkpoint.Save(dir["ours"], m, tok);
+        var (code, _, err) = Run("export", "hf", "--model", dir["ours"], "--out", dir["hf"]);
+        Assert.Equal(2, code);
+        Assert.Contains("shifted", err);
+        Assert.False(Directory.Exists(dir["hf"]), "a refused export left a folder");
+    }
+
+    [Fact]
     public void ExportWritesLladasLayoutWithTheSameLogits()
     {
         using var dir = new TempFolder();
