@@ -60,6 +60,7 @@ public static class SamplerHelp
         if (e.Blocks) traits.Add("--block-length");
         if (e.Cacheable) traits.Add("--cache");
         if (e.Remasks) traits.Add("remasks");
+        if (e.Draws) traits.Add("random at temperature 0");
         sb.AppendLine($"{e.Name} [{string.Join(", ", traits)}]: {e.Description}");
         foreach (var o in e.OwnOptions)
         {

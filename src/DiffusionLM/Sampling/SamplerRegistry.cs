@@ -23,8 +23,10 @@ public static class SamplerRegistry
     /// <param name="Generic">the entry picks its variant from an option (--remasking, --alg, --remdm-strategy) and each variant
     /// is registered on its own: instruments that cover every sampler skip it, as it would measure a variant twice.</param>
     /// <param name="Remasks">the sampler may take back a committed token (ReMDM's remasking), so a prefix is not final while it runs.</param>
+    /// <param name="Draws">the sampler draws positions or tokens at random even at temperature 0 (random remasking, MDLM's and
+    /// Dream-origin's ancestral steps): its rows then depend on where they sit in the batch, so only the others are greedy.</param>
     public sealed record Entry(string Name, string Description, string Family, ISamplerOptions Basis, IReadOnlyList<SamplerOption> Options,
-        Func<ISamplerOptions, ISampler> Build, bool Generic = false, bool Remasks = false)
+        Func<ISamplerOptions, ISampler> Build, bool Generic = false, bool Remasks = false, bool Draws = false)
     {
         public bool Masked => Family == DiffusionProcess.Masked.Spelling;
 
@@ -53,8 +55,8 @@ public static class SamplerRegistry
     }
 
     static Entry Of<T>(string name, string description, T basis, IReadOnlyList<SamplerOption> settable, Func<T, ISampler> build,
-        string? family = null, string[]? fix = null, bool generic = false, bool remasks = false) where T : ISamplerOptions =>
-        new(name, description, family ?? DiffusionProcess.Masked.Spelling, basis, settable.Where(o => fix is null || !fix.Contains(o.Flag)).ToList(), o => build((T)o), generic, remasks);
+        string? family = null, string[]? fix = null, bool generic = false, bool remasks = false, bool draws = false) where T : ISamplerOptions =>
+        new(name, description, family ?? DiffusionProcess.Masked.Spelling, basis, settable.Where(o => fix is null || !fix.Contains(o.Flag)).ToList(), o => build((T)o), generic, remasks, draws);
 
     static readonly string[] FixRemasking = ["--remasking"];
 
@@ -65,7 +67,7 @@ public static class SamplerRegistry
         Of("low_confidence", "LLaDA's sampler with low-confidence remasking",
             new LladaSamplerOptions() with { Remasking = LladaSamplerOptions.LowConfidence }, LladaSamplerOptions.Settable, o => new LladaSampler(o), fix: FixRemasking),
         Of("random", "LLaDA's sampler with random remasking",
-            new LladaSamplerOptions() with { Remasking = LladaSamplerOptions.Random }, LladaSamplerOptions.Settable, o => new LladaSampler(o), fix: FixRemasking),
+            new LladaSamplerOptions() with { Remasking = LladaSamplerOptions.Random }, LladaSamplerOptions.Settable, o => new LladaSampler(o), fix: FixRemasking, draws: true),
         Of("fast_dllm_threshold", "Fast-dLLM: each step commits the top-1 and every prediction at least --threshold confident",
             new FastDllmOptions(), FastDllmOptions.Settable, o => new FastDllmSampler(o), fix: ["--factor"]),
         Of("fast_dllm_factor", "Fast-dLLM's factor variant: the n-th most confident is committed while >= 1 - factor/(n+1)",
@@ -73,15 +75,15 @@ public static class SamplerRegistry
         Of("eb", "EB-Sampler: commit the lowest-entropy predictions of the block while their summed entropy minus the largest is <= --gamma",
             new EntropyBoundOptions(), EntropyBoundOptions.Settable, o => new EntropyBoundSampler(o)),
         Of("dream", "Dream's diffusion_generate, its unmasking order chosen by --alg",
-            new DreamOptions(), DreamOptions.Settable, o => new DreamSampler(o), generic: true),
+            new DreamOptions(), DreamOptions.Settable, o => new DreamSampler(o), generic: true, draws: true),
         .. DreamOptions.Algs.Select(alg => Of("dream_" + alg, $"Dream's sampler with alg={alg}",
-            new DreamOptions() with { Alg = alg }, DreamOptions.Settable, o => new DreamSampler(o), fix: ["--alg"])),
+            new DreamOptions() with { Alg = alg }, DreamOptions.Settable, o => new DreamSampler(o), fix: ["--alg"], draws: alg == DreamOptions.Origin)),
         Of("mdlm", "MDLM's cached ancestral sampler (no network call when a step changed nothing)",
-            new MdlmOptions(), MdlmOptions.Settable, o => new MdlmSampler(o)),
+            new MdlmOptions(), MdlmOptions.Settable, o => new MdlmSampler(o), draws: true),
         Of("remdm", "ReMDM: MDLM's step with remasking of committed tokens, its schedule chosen by --remdm-strategy",
-            new RemdmOptions(), RemdmOptions.Settable, o => new RemdmSampler(o), generic: true, remasks: true),
+            new RemdmOptions(), RemdmOptions.Settable, o => new RemdmSampler(o), generic: true, remasks: true, draws: true),
         .. RemdmOptions.Strategies.Select(st => Of("remdm_" + st, $"ReMDM with strategy {st}",
-            new RemdmOptions() with { Strategy = st }, RemdmOptions.Settable, o => new RemdmSampler(o), fix: ["--remdm-strategy"], remasks: true)),
+            new RemdmOptions() with { Strategy = st }, RemdmOptions.Settable, o => new RemdmSampler(o), fix: ["--remdm-strategy"], remasks: true, draws: true)),
         Of("dependency_aware", "parallel decoding that measures dependence by probing tokens in the same call and draws side by side only independent positions and what they determine",
             new DependencyAwareOptions(), DependencyAwareOptions.Settable, o => new DependencyAwareSampler(o)),
         Of("uniform_ancestral", "ancestral sampling for uniform-diffusion models: every token redrawn from p(x_s | x_t) at every step",

@@ -24,9 +24,30 @@ public class SamplerMutationTests
         return new(GenLength: Gen, Steps: e.Remasks ? 2 * Gen : Gen, BlockLength: e.Blocks ? 4 : null, Temperature: temperature);
     }
 
-    /// <summary>The masked samplers that are deterministic at temperature 0 (the others draw positions or tokens at random).</summary>
-    public static TheoryData<string> Greedy() => new() { "llada", "low_confidence", "fast_dllm_threshold", "fast_dllm_factor",
-        "dream_maskgit_plus", "dream_topk_margin", "dream_entropy", "dependency_aware" };
+    /// <summary>The masked samplers of the registry that are deterministic at temperature 0 (the others draw positions or tokens at random).</summary>
+    public static TheoryData<string> Greedy()
+    {
+        var d = new TheoryData<string>();
+        foreach (var e in SamplerRegistry.All.Where(e => e.Masked && !e.Draws)) d.Add(e.Name);
+        return d;
+    }
+
+    /// <summary>
+    /// The registry's Draws flag, checked by behaviour: at temperature 0 a sampler not marked as drawing gives the same
+    /// completion whatever the seed, and one marked as drawing gives different completions for some of eight seeds
+    /// (a sampler wrongly marked either way would escape or wrongly enter the greedy test above).
+    /// </summary>
+    [Fact]
+    public void TheDrawsFlagIsWhatTheSamplersDo()
+    {
+        foreach (var e in SamplerRegistry.All.Where(e => e.Masked))
+        {
+            var s = SamplerRegistry.Create(e.Name, Settings(e.Name, 0.0));
+            var runs = Enumerable.Range(0, 8).Select(seed => string.Join(",", s.Generate(new FakeDenoiser(5), [A, B], new torch.Generator((ulong)seed)).Ids.SelectMany(r => r))).Distinct().Count();
+            if (e.Draws) Assert.True(runs > 1, $"{e.Name} is marked as drawing at temperature 0 but gave one completion for eight seeds");
+            else Assert.True(runs == 1, $"{e.Name} is marked greedy but gave {runs} different completions for eight seeds at temperature 0");
+        }
+    }
 
     // ---- a row does not depend on its batch neighbours ----
 
