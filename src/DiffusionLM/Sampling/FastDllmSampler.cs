@@ -83,7 +83,10 @@ public sealed class FastDllmSampler(FastDllmOptions? options = null) : EngineSam
             {
                 using var stepScope = torch.NewDisposeScope();
                 if (!run.X.narrow(1, blockStart, o.BlockLength).eq(run.MaskId).any().item<bool>()) break;
-                var logits = Categorical.NoMask(run.Forward(), run.MaskId);
+                // With a cache the prediction is made on the window the reference's cached model returns (dual: the
+                // block; prefix: the block and everything right of it), so noise is drawn for that shape, as there.
+                int ws = first, wlen = (o.Cache == CacheMode.Dual ? blockEnd : run.Total) - ws;
+                var logits = Categorical.NoMask(run.Forward(), run.MaskId).narrow(1, ws, wlen);
                 var (x0, conf) = Predict(logits, o.Temperature, o.Remasking, generator);
                 var commits = new List<Commit>();
                 var xFlat = run.X.data<long>().ToArray();
@@ -91,9 +94,9 @@ public sealed class FastDllmSampler(FastDllmOptions? options = null) : EngineSam
                 {
                     var candidates = new List<int>();
                     for (int i = first; i < blockEnd; i++) if (xFlat[b * run.Total + i] == run.MaskId) candidates.Add(i);
-                    foreach (int pos in Select(candidates, i => conf[b * run.Total + i], o))
+                    foreach (int pos in Select(candidates, i => conf[b * wlen + i - ws], o))
                     {
-                        int k = b * run.Total + pos;
+                        int k = b * wlen + pos - ws;
                         commits.Add(new Commit(b, pos, x0[k], conf[k]));
                     }
                 }
@@ -103,7 +106,7 @@ public sealed class FastDllmSampler(FastDllmOptions? options = null) : EngineSam
         }
     }
 
-    /// <summary>x0 (a sample at the temperature) and its confidence, flattened [B·L].</summary>
+    /// <summary>x0 (a sample at the temperature) and its confidence, flattened [B·W] over the W positions of <paramref name="logits"/>.</summary>
     internal static (long[] X0, double[] Conf) Predict(Tensor logits, double temperature, string remasking, Generator g)
     {
         var x0 = SamplingOps.AddGumbelNoise(logits, temperature, g).argmax(-1);

@@ -89,8 +89,15 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
         // Out of place (index_fill, not index_fill_) so a model's returned tensor is never mutated.
         if (o.LogitsEosInf) logits = logits.index_fill(-1, torch.tensor(new long[] { eos }), double.NegativeInfinity);
 
+        // Uncached, every position is predicted, as the reference does (its noise has the full logits' shape, so the same
+        // seed gives the same tokens). With a cache, only the window Fast-dLLM's cached model returns (dual: the block;
+        // prefix: the block and everything right of it): its noise has that shape, as in Fast-dLLM's reference, and the
+        // step costs the window, not the sequence.
+        int ws = o.Cache == CacheMode.None ? 0 : blockStart;
+        int wlen = (o.Cache == CacheMode.Dual ? blockEnd : total) - ws;
+        if (wlen != total) logits = logits.narrow(1, ws, wlen);
         var noisy = SamplingOps.AddGumbelNoise(logits, o.Temperature, generator);
-        var x0 = noisy.argmax(-1);
+        var x0w = noisy.argmax(-1);
 
         if (o.ConfidenceEosEotInf)
         {
@@ -100,11 +107,20 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
             logits = logits.index_fill(-1, torch.tensor(cols), double.NegativeInfinity);
         }
 
-        Tensor x0p;
+        Tensor x0pw;
         if (o.Remasking == LladaSamplerOptions.LowConfidence)
-            x0p = torch.softmax(logits, -1).gather(-1, x0.unsqueeze(-1)).squeeze(-1);
+            x0pw = torch.softmax(logits, -1).gather(-1, x0w.unsqueeze(-1)).squeeze(-1);
         else
-            x0p = torch.rand(new long[] { batch, total }, dtype: ScalarType.Float32, device: x.device, generator: generator);
+            x0pw = torch.rand(new long[] { batch, wlen }, dtype: ScalarType.Float32, device: x.device, generator: generator);
+        // Back to the sequence's shape: outside the window x0 is x itself and the confidence -inf (never a candidate there).
+        var x0 = x0w; var x0p = x0pw;
+        if (wlen != total)
+        {
+            x0 = x.clone();
+            x0.narrow(1, ws, wlen).copy_(x0w);
+            x0p = torch.full(new long[] { batch, total }, float.NegativeInfinity, dtype: x0pw.dtype, device: x.device);
+            x0p.narrow(1, ws, wlen).copy_(x0pw);
+        }
 
         // Candidates: masked positions not right of the current block. The reference writes -inf
         // right of the block into x0_p and then takes where(mask_index, x0_p, -inf): the same values.

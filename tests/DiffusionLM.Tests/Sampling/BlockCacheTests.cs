@@ -77,19 +77,13 @@ public class BlockCacheTests
     {
         long[][] prompts = [[1, 2, 3, 4, 5, 6], [7, 8], [9, 10, 11, 12]];
         var batch = Sampler(name, cache).Generate(Model, prompts, new Generator(1));
-        // A sampler that draws even at temperature 0 (random remasking) gives rows draws by batch position.
-        if (!batch.Ids.SequenceEqual(Sampler(name, cache).Generate(Model, prompts, new Generator(2)).Ids, new RowEq())) return;
+        // A sampler that draws even at temperature 0 (random remasking) gives rows draws by batch position: the registry says which.
+        if (SamplerRegistry.Find(name).Draws) return;
         for (int b = 0; b < prompts.Length; b++)
         {
             var alone = Sampler(name, cache).Generate(Model, [prompts[b]], new Generator(1));
             Assert.Equal(alone.Completions[0], batch.Completions[b]);
         }
-    }
-
-    sealed class RowEq : IEqualityComparer<long[]>
-    {
-        public bool Equals(long[]? a, long[]? b) => a!.SequenceEqual(b!);
-        public int GetHashCode(long[] a) => a.Length;
     }
 
     [Fact]
