@@ -77,7 +77,7 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
             generation.Add(Gen("DiffusionLM (TorchSharp)", "llada, 1 token/step", slow.Nfe, slow.Seconds, slow.Ids, reference));
             log($"{name}: generation, DiffusionLM {o.FastSampler}");
             var fast = OurGenerate(model, prompt, SamplerRegistry.Create(o.FastSampler, new SamplerSettings(o.GenLength, steps, o.BlockLength) { Threshold = o.Threshold, Cache = o.FastCache }));
-            generation.Add(Gen("DiffusionLM (TorchSharp)", $"{o.FastSampler}, threshold {o.Threshold}, cache {CacheModes.Name(o.FastCache)}", fast.Nfe, fast.Seconds, fast.Ids, reference));
+            generation.Add(Gen("DiffusionLM (TorchSharp)", $"{o.FastSampler}{(SamplerRegistry.Find(o.FastSampler).Option("--threshold") is null ? ", 1 token/step" : $", threshold {o.Threshold}")}, cache {CacheModes.Name(o.FastCache)}", fast.Nfe, fast.Seconds, fast.Ids, reference));
             log($"{name}: generation, llama.cpp f32");
             var lj = llama.Run("generate", gguf[GgufDType.F32], promptFile, T(o.GenLength), T(o.BlockLength), T(steps), T(o.Threads));
             generation.Add(Gen("llama.cpp f32", "diffusion loop, 1 token/step", (int)lj["nfe"]!, (double)lj["seconds"]!, lj["ids"]!.AsArray().Select(x => (long)x!).ToArray(), reference));
