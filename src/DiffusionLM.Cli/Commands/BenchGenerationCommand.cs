@@ -1,13 +1,11 @@
 using System.CommandLine;
 using DiffusionLM.Analysis.Generation;
-using DiffusionLM.Analysis.Probe;
 using DiffusionLM.Analysis.Quality;
 using DiffusionLM.Cli.Reports;
 using DiffusionLM.Cli.Terminal;
 using DiffusionLM.IO;
 using DiffusionLM.Models;
 using DiffusionLM.Sampling;
-using DiffusionLM.Text;
 using TorchSharp;
 
 namespace DiffusionLM.Cli.Commands;
@@ -55,15 +53,9 @@ public static class BenchGenerationCommand
             if (nThreads <= 0) throw new DlmException($"--threads must be positive (got {nThreads})");
             torch.set_num_threads(nThreads);
             var folder = ModelLocator.Resolve(r.GetValue(model));
-            var promptsFile = r.GetValue(prompts) ?? ModelLocator.FindBundled(BenchQualityCommand.DefaultOpenings)
-                ?? throw new DlmException($"no --prompts given and the bundled {BenchQualityCommand.DefaultOpenings} was not found");
-            var openings = PromptSet.Load(promptsFile).Select(p => p.Text).ToList();
-            var judgeFolder = ModelLocator.Resolve(r.GetValue(judge), TeacherCorpusCommand.DefaultTeacher);
-            var (judgeModel, judgeTok) = Checkpoint.Load(judgeFolder);
+            var (promptsFile, openings) = BenchQualityCommand.LoadOpenings(r.GetValue(prompts));
+            var (judgeFolder, judgeModel, l2c) = BenchQualityCommand.LoadJudge(r.GetValue(judge));
             using var _ = judgeModel;
-            judgeModel.eval();
-            if (judgeTok is not Llama2cTokenizer l2c || !judgeModel.Config.Causal)
-                throw new DlmException($"{judgeFolder}: the judge must be a causal model with a llama2.c tokenizer (the bundled stories260K)");
             using var loaded = ModelLoader.Load(folder);
             var grid = GenerationGrid.Build(options);
             var quality = new QualityOptions(options.Samples, options.GenLength, Temperature: options.Temperature, BatchSize: options.BatchSize, Seed: options.Seed);

@@ -51,20 +51,15 @@ public static class BenchQualityCommand
             if (nThreads <= 0) throw new DlmException($"--threads must be positive (got {nThreads})");
             torch.set_num_threads(nThreads);
             var folders = r.GetValue(models) is { Length: > 0 } given ? given.Select(m => ModelLocator.Resolve(m)).ToArray() : DefaultModels();
-            var promptsFile = r.GetValue(prompts) ?? ModelLocator.FindBundled(DefaultOpenings) ?? throw new DlmException($"no --prompts given and the bundled {DefaultOpenings} was not found");
-            var openings = PromptSet.Load(promptsFile).Select(p => p.Text).ToList();
+            var (promptsFile, openings) = LoadOpenings(r.GetValue(prompts));
             var corpusPath = r.GetValue(corpus) ?? ModelLocator.FindBundled(BenchTeacherCommand.DefaultCorpus)
                 ?? throw new DlmException($"no --corpus given and the bundled {BenchTeacherCommand.DefaultCorpus} was not found");
             var stories = TokenCorpus.ReadDocuments([corpusPath])[0];
             // The held-out stories are the file's last 5% (as train holds out); the ELBO takes them from the end.
             var heldOut = stories.Skip(stories.Length - Math.Max(1, (int)Math.Round(stories.Length * 0.05))).Reverse().ToList();
 
-            var judgeFolder = ModelLocator.Resolve(r.GetValue(judge), TeacherCorpusCommand.DefaultTeacher);
-            var (judgeModel, judgeTok) = Checkpoint.Load(judgeFolder);
+            var (judgeFolder, judgeModel, l2c) = LoadJudge(r.GetValue(judge));
             using var _ = judgeModel;
-            judgeModel.eval();
-            if (judgeTok is not Llama2cTokenizer l2c || !judgeModel.Config.Causal)
-                throw new DlmException($"{judgeFolder}: the judge must be a causal model with a llama2.c tokenizer (the bundled stories260K)");
             var result = ProgressView.Run("bench quality (% of phase)", 100, report =>
             {
                 var bench = new QualityBenchmark(judgeModel, l2c, options) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) };
@@ -82,6 +77,27 @@ public static class BenchQualityCommand
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The story openings of --prompts, or the bundled set: the prompts every judged benchmark continues.</summary>
+    internal static (string File, List<string> Openings) LoadOpenings(string? given)
+    {
+        var file = given ?? ModelLocator.FindBundled(DefaultOpenings) ?? throw new DlmException($"no --prompts given and the bundled {DefaultOpenings} was not found");
+        return (file, PromptSet.Load(file).Select(p => p.Text).ToList());
+    }
+
+    /// <summary>The judge of --judge (default: the bundled stories260K), in eval mode; it must be causal with a llama2.c tokenizer.</summary>
+    internal static (string Folder, LladaModel Model, Llama2cTokenizer Tokenizer) LoadJudge(string? given)
+    {
+        var folder = ModelLocator.Resolve(given, TeacherCorpusCommand.DefaultTeacher);
+        var (model, tok) = Checkpoint.Load(folder);
+        if (tok is not Llama2cTokenizer l2c || !model.Config.Causal)
+        {
+            model.Dispose();
+            throw new DlmException($"{folder}: the judge must be a causal model with a llama2.c tokenizer (the bundled stories260K)");
+        }
+        model.eval();
+        return (folder, model, l2c);
     }
 
     static string[] DefaultModels() =>

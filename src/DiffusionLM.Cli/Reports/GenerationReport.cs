@@ -10,8 +10,8 @@ namespace DiffusionLM.Cli.Reports;
 /// <summary>The Markdown table and the figure of `dlm bench generation`.</summary>
 public static class GenerationReport
 {
-    static string F(double x, string f = "F2") => double.IsFinite(x) ? x.ToString(f, CultureInfo.InvariantCulture) : "–";
-    static string Ci(Interval i, string f = "F2") => $"{F(i.value, f)} [{F(i.low, f)}, {F(i.high, f)}]";
+    static string F(double x, string f = "F2") => QualityReport.F(x, f);
+    static string Ci(Interval i, string f = "F2") => QualityReport.Ci(i, f);
 
     public static string Markdown(GenerationResult r)
     {

@@ -9,8 +9,8 @@ namespace DiffusionLM.Cli.Reports;
 /// <summary>The Markdown table and the figure of `dlm bench quality`.</summary>
 public static class QualityReport
 {
-    static string F(double x, string f = "F2") => double.IsFinite(x) ? x.ToString(f, CultureInfo.InvariantCulture) : "–";
-    static string Ci(Interval i, string f = "F2") => $"{F(i.value, f)} [{F(i.low, f)}, {F(i.high, f)}]";
+    internal static string F(double x, string f = "F2") => double.IsFinite(x) ? x.ToString(f, CultureInfo.InvariantCulture) : "–";
+    internal static string Ci(Interval i, string f = "F2") => $"{F(i.value, f)} [{F(i.low, f)}, {F(i.high, f)}]";
 
     public static string Markdown(QualityResult r)
     {

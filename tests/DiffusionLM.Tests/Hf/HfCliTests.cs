@@ -166,17 +166,20 @@ public class HfCliTests(ITestOutputHelper output)
         Assert.True(worst < UpstreamGoldenTests.Tolerance(c), $"the imported folder's logits are {worst:G3} from upstream's");
     }
 
+    /// <summary>A two-layer LLaDA-layout model in the fixtures' tokenizer, as the export tests save it.</summary>
+    static ModelConfig TinyConfig(DiffusionLM.Text.ITokenizer tok) => new()
+    {
+        DModel = 32, NHeads = 4, NKvHeads = 2, NLayers = 2, MlpHiddenSize = 48, VocabSize = tok.VocabSize, MaxSequenceLength = 32,
+        MaskTokenId = tok.Special.MaskId, EosTokenId = tok.Special.EosId, PadTokenId = tok.Special.PadId, RopeTheta = 10000,
+    };
+
     [Fact]
     public void ExportRefusesAModelWithShiftedLogits()
     {
         // LLaDA's layout has no field for Dream-style shifted logits: every reader would predict the wrong positions.
         using var dir = new TempFolder();
         var tok = HfFixtures.Tokenizer;
-        var config = new ModelConfig
-        {
-            DModel = 32, NHeads = 4, NKvHeads = 2, NLayers = 1, MlpHiddenSize = 48, VocabSize = tok.VocabSize, MaxSequenceLength = 32,
-            MaskTokenId = tok.Special.MaskId, EosTokenId = tok.Special.EosId, PadTokenId = tok.Special.PadId, RopeTheta = 10000, LogitsShift = true,
-        };
+        var config = TinyConfig(tok) with { NLayers = 1, LogitsShift = true };
         using (var m = new LladaModel(config, new Generator(3))) Checkpoint.Save(dir["ours"], m, tok);
         var (code, _, err) = Run("export", "hf", "--model", dir["ours"], "--out", dir["hf"]);
         Assert.Equal(2, code);
@@ -189,11 +192,7 @@ public class HfCliTests(ITestOutputHelper output)
     {
         using var dir = new TempFolder();
         var tok = HfFixtures.Tokenizer;
-        var config = new ModelConfig
-        {
-            DModel = 32, NHeads = 4, NKvHeads = 2, NLayers = 2, MlpHiddenSize = 48, VocabSize = tok.VocabSize, MaxSequenceLength = 32,
-            MaskTokenId = tok.Special.MaskId, EosTokenId = tok.Special.EosId, PadTokenId = tok.Special.PadId, RopeTheta = 10000,
-        };
+        var config = TinyConfig(tok);
         using (var m = new LladaModel(config, new Generator(3))) Checkpoint.Save(dir["ours"], m, tok);
         var (code, _, err) = Run("export", "hf", "--model", dir["ours"], "--out", dir["hf"]);
         Assert.True(code == 0, err);
