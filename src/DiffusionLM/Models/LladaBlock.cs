@@ -45,8 +45,7 @@ public sealed class LladaBlock : nn.Module
         var q = q_proj.forward(h).view(b, l, _nHeads, _headDim).transpose(1, 2);
         var k = k_proj.forward(h).view(b, l, _nKvHeads, _headDim).transpose(1, 2);
         var v = v_proj.forward(h).view(b, l, _nKvHeads, _headDim).transpose(1, 2);
-        q = rope.Apply(q, offset);
-        k = rope.Apply(k, offset);
+        (q, k) = rope.Apply(q, k, offset);
         if (cache is not null) (k, v) = cache.Append(k, v);
         if (blockCache is { } use)
         {

@@ -20,6 +20,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var inputType = x.dtype;
+        // fp32 in, fp32 weight (every model this project trains or runs on CPU): the same arithmetic without the three
+        // identity casts, which cost a window step of the dual cache about a tenth of its small ops.
+        if (inputType == ScalarType.Float32 && weight.dtype == ScalarType.Float32)
+            return (weight * (x * rsqrt(x.pow(2).mean([-1L], keepdim: true) + _eps))).MoveToOuterDisposeScope();
         var h = x.to_type(ScalarType.Float32);
         var normed = h * rsqrt(h.pow(2).mean([-1L], keepdim: true) + _eps);
         return (weight.to_type(ScalarType.Float32) * normed).to_type(inputType).MoveToOuterDisposeScope();

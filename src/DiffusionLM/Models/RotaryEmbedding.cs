@@ -39,5 +39,20 @@ public sealed class RotaryEmbedding : IDisposable
         return (x * cos + rotated * sin).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Rotates q [B, H, L, D] and k [B, H_kv, L, D] of the same positions in one pass (stacked along the heads): the
+    /// same values as two <see cref="Apply"/> calls with half their small operations, which is what a short window's
+    /// step pays for.
+    /// </summary>
+    public (Tensor q, Tensor k) Apply(Tensor q, Tensor k, long offset)
+    {
+        using var scope = NewDisposeScope();
+        long h = q.shape[1];
+        var both = Apply(cat([q, k], 1), offset);
+        var rq = both.narrow(1, 0, h);
+        var rk = both.narrow(1, h, k.shape[1]);
+        return (rq.MoveToOuterDisposeScope(), rk.MoveToOuterDisposeScope());
+    }
+
     public void Dispose() { _cos.Dispose(); _sin.Dispose(); }
 }

@@ -67,7 +67,7 @@ public sealed class EntropyBoundSampler(EntropyBoundOptions? options = null) : E
                 using var stepScope = torch.NewDisposeScope();
                 var xBlock = run.X.narrow(1, blockStart, o.BlockLength);
                 if (!xBlock.eq(run.MaskId).any().item<bool>()) break;
-                var logits = Categorical.NoMask(run.Forward(), run.MaskId).narrow(1, blockStart, o.BlockLength);
+                var logits = Categorical.NoMask(run.Forward(blockStart, o.BlockLength), run.MaskId);
                 var (tokens, prob, entropy) = Predict(logits, o.Temperature, generator);
                 var xFlat = xBlock.contiguous().data<long>().ToArray();
                 var commits = new List<Commit>();

@@ -86,7 +86,7 @@ public sealed class FastDllmSampler(FastDllmOptions? options = null) : EngineSam
                 // With a cache the prediction is made on the window the reference's cached model returns (dual: the
                 // block; prefix: the block and everything right of it), so noise is drawn for that shape, as there.
                 int ws = first, wlen = (o.Cache == CacheMode.Dual ? blockEnd : run.Total) - ws;
-                var logits = Categorical.NoMask(run.Forward(), run.MaskId).narrow(1, ws, wlen);
+                var logits = Categorical.NoMask(run.Forward(ws, wlen), run.MaskId);
                 var (x0, conf) = Predict(logits, o.Temperature, o.Remasking, generator);
                 var commits = new List<Commit>();
                 var xFlat = run.X.data<long>().ToArray();

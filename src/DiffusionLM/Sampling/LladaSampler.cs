@@ -69,6 +69,13 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
         long maskId = run.MaskId;
         var maskIndex = x.eq(maskId);
 
+        // Uncached, every position is predicted, as the reference does (its noise has the full logits' shape, so the same
+        // seed gives the same tokens). With a cache, only the window Fast-dLLM's cached model returns (dual: the block;
+        // prefix: the block and everything right of it): its noise has that shape, as in Fast-dLLM's reference, and the
+        // step costs the window, not the sequence.
+        int ws = o.Cache == CacheMode.None ? 0 : blockStart;
+        int wlen = (o.Cache == CacheMode.Dual ? blockEnd : total) - ws;
+
         Tensor logits;
         if (o.CfgScale > 0)
         {
@@ -80,22 +87,16 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
             var un = both.narrow(0, batch, batch);
             logits = un + (o.CfgScale + 1) * (cond - un);
             run.Observe(logits);
+            if (wlen != total) logits = logits.narrow(1, ws, wlen);
         }
         else
         {
-            logits = run.Forward();
+            logits = wlen != total ? run.Forward(ws, wlen) : run.Forward();
         }
 
         // Out of place (index_fill, not index_fill_) so a model's returned tensor is never mutated.
         if (o.LogitsEosInf) logits = logits.index_fill(-1, torch.tensor(new long[] { eos }), double.NegativeInfinity);
 
-        // Uncached, every position is predicted, as the reference does (its noise has the full logits' shape, so the same
-        // seed gives the same tokens). With a cache, only the window Fast-dLLM's cached model returns (dual: the block;
-        // prefix: the block and everything right of it): its noise has that shape, as in Fast-dLLM's reference, and the
-        // step costs the window, not the sequence.
-        int ws = o.Cache == CacheMode.None ? 0 : blockStart;
-        int wlen = (o.Cache == CacheMode.Dual ? blockEnd : total) - ws;
-        if (wlen != total) logits = logits.narrow(1, ws, wlen);
         var noisy = SamplingOps.AddGumbelNoise(logits, o.Temperature, generator);
         var x0w = noisy.argmax(-1);
 

@@ -121,14 +121,37 @@ internal sealed class SamplerRun : IDisposable
             return logits;
         }
         int start = _blockStart, length = (Cache == CacheMode.Prefix ? Total : _blockEnd) - start;
-        var window = Float(Model.LogitsWindow(X, start, length, Attention, _kv!));
-        Count(Batch, length);
-        if (window.ndim != 3 || window.shape[0] != Batch || window.shape[1] != length || window.shape[2] != Vocab)
-            throw new DlmException($"{Name} sampler: the denoiser returned window logits of shape [{string.Join(", ", window.shape)}], expected [{Batch}, {length}, {Vocab}]");
+        var window = WindowForward(start, length);
         var full = _recorded.clone();
         full.narrow(1, start, length).copy_(window);
         Seen(full);
         return full;
+    }
+
+    /// <summary>
+    /// Logits of positions [<paramref name="from"/>, from + <paramref name="length"/>) of the current x: the same values
+    /// as <c>Forward().narrow(1, from, length)</c>. When a cached window step covers the range, the window's logits are
+    /// returned as they came, without assembling the [B, P + G, V] tensor around them (unless an observer needs it).
+    /// </summary>
+    public Tensor Forward(int from, int length)
+    {
+        if (from < 0 || length < 0 || from + length > Total)
+            throw new ArgumentOutOfRangeException(nameof(from), $"{Name} sampler: positions [{from}, {from + length}) outside the sequence of {Total}");
+        bool windowStep = Cache != CacheMode.None && _blockStart >= 0 && !_needRecording && _recorded is not null;
+        int start = _blockStart, windowLength = (Cache == CacheMode.Prefix ? Total : _blockEnd) - start;
+        if (!windowStep || Observer is not null || from < start || from + length > start + windowLength)
+            return Forward().narrow(1, from, length);
+        var window = WindowForward(start, windowLength);
+        return window.narrow(1, from - start, length);
+    }
+
+    Tensor WindowForward(int start, int length)
+    {
+        var window = Float(Model.LogitsWindow(X, start, length, Attention, _kv!));
+        Count(Batch, length);
+        if (window.ndim != 3 || window.shape[0] != Batch || window.shape[1] != length || window.shape[2] != Vocab)
+            throw new DlmException($"{Name} sampler: the denoiser returned window logits of shape [{string.Join(", ", window.shape)}], expected [{Batch}, {length}, {Vocab}]");
+        return window;
     }
 
     /// <summary>

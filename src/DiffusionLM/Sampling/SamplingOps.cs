@@ -19,7 +19,9 @@ public static class SamplingOps
         if (temperature == 0) return logits;
         var l64 = logits.to_type(ScalarType.Float64);
         var u = torch.rand(l64.shape, dtype: ScalarType.Float64, device: l64.device, generator: generator);
-        var gumbel = u.log().neg_().pow_(temperature);
+        var gumbel = u.log().neg_();
+        // x^1 is x exactly (IEEE pow), so temperature 1, the usual setting, skips a pass over the logits' shape.
+        if (temperature != 1.0) gumbel.pow_(temperature);
         return l64.exp().div_(gumbel);
     }
 
