@@ -13,7 +13,7 @@ public static class SamplerOptionRanges
         OptionRanges.Positive("--gen-length", s.GenLength);
         OptionRanges.Positive("--steps", s.Steps);
         OptionRanges.Positive("--block-length", s.BlockLength);
-        OptionRanges.NonNegative("--temperature", s.Temperature);
+        SamplingOps.CheckTemperature("--temperature", s.Temperature);
         OptionRanges.NonNegative("--cfg", s.CfgScale);
         OptionRanges.Between("--threshold", s.Threshold, 0, 1);
         OptionRanges.Positive("--factor", s.Factor);

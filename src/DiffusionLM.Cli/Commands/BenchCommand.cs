@@ -33,7 +33,9 @@ public static class BenchCommand
         cmd.Subcommands.Add(BenchBatchCommand.Create());
         cmd.SetAction(r => Io.Guard(() =>
         {
-            int reps = Math.Max(1, r.GetValue(repeats));
+            // A count of 0 repetitions measures nothing: refused, not silently raised to 1.
+            int reps = r.GetValue(repeats);
+            OptionRanges.Positive("--repeats", reps);
             if (r.GetValue(threads) is int t)
             {
                 if (t <= 0) throw new DlmException($"--threads must be positive (got {t})");

@@ -43,10 +43,11 @@ public static class BenchCorruptionCommand
                 Samples = r.GetValue(samples) ?? o.Samples, Seed = r.GetValue(seed), SkipStories = r.GetValue(noStories),
             };
             o.Validate();
+            OptionRanges.Positive("--threads", r.GetValue(threads));
             var dir = r.GetValue(outDir)!;
             if (File.Exists(dir)) throw new DlmException($"--out {dir} is a file, not a folder");
             int previousThreads = torch.get_num_threads();
-            torch.set_num_threads(Math.Max(1, r.GetValue(threads)));
+            torch.set_num_threads(r.GetValue(threads));
             try
             {
                 LladaModel? teacher = null; Llama2cTokenizer? tok = null; IReadOnlyList<Story>? stories = null;

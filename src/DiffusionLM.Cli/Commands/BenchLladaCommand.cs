@@ -39,6 +39,10 @@ public static class BenchLladaCommand
         cmd.SetAction(r => Io.Guard(() =>
         {
             var node = JsonNode.Parse(Llada8bConfig)!.AsObject();
+            // Before the 16 GB of random weights are made: a length of 0 is no forward pass, one beyond the context not LLaDA's.
+            int context = node["max_sequence_length"]!.GetValue<int>();
+            int len = r.GetValue(tokens);
+            if (len <= 0 || len > context) throw new DlmException($"--seq-len {len}: must be in 1..{context} (LLaDA-8B's context)");
             if (r.GetValue(layers) is int n)
             {
                 if (n <= 0 || n > 32) throw new DlmException("--layers must be between 1 and 32");

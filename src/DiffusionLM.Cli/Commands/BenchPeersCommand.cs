@@ -36,13 +36,21 @@ public static class BenchPeersCommand
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
+            // Before the runner is looked for: a bad value is the user's to fix whatever else is missing.
+            if (r.GetValue(threads) < 0) throw new DlmException($"--threads {r.GetValue(threads)}: must be 0 (torch's default) or more");
+            OptionRanges.Positive("--repeats", r.GetValue(repeats));
+            OptionRanges.Positive("--gen-length", r.GetValue(genLength));
+            OptionRanges.Positive("--block-length", r.GetValue(block));
+            SamplerOptionRanges.Blocks(r.GetValue(genLength), r.GetValue(genLength), r.GetValue(block), "--gen-length");
+            OptionRanges.Between("--threshold", r.GetValue(threshold), 0, 1);
+            if (r.GetValue(width) is var w0 && (w0 <= 0 || w0 % 64 != 0)) throw new DlmException($"--bench-width {w0}: must be a positive multiple of 64 (the heads are 64 wide)");
             int t = r.GetValue(threads) > 0 ? r.GetValue(threads) : torch.get_num_threads();
             torch.set_num_threads(t);
             var runnerDll = r.GetValue(runner) ?? ModelLocator.FindBundled(Runner)
                 ?? throw new DlmException($"the llama.cpp runner {Runner} is not built; run bench/peers.sh (or dotnet build bench/Peers -c Release)");
             var script = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runnerDll))!, "llada_generate.py");
             PeerProcess? py = r.GetValue(noPython) ? null : PeerProcess.Python(r.GetValue(python)!, script);
-            var options = new PeersOptions(t, Math.Max(1, r.GetValue(repeats)), [256, 1024], r.GetValue(genLength), r.GetValue(block), r.GetValue(fast)!, r.GetValue(threshold), py is not null,
+            var options = new PeersOptions(t, r.GetValue(repeats), [256, 1024], r.GetValue(genLength), r.GetValue(block), r.GetValue(fast)!, r.GetValue(threshold), py is not null,
                 CacheModes.Parse(r.GetValue(fastCache), "--fast-cache"));
             var bench = new PeersBenchmark(options, PeerProcess.LlamaCpp(runnerDll), py, s => Io.Err.WriteLine(s));
             var work = Path.Combine(Path.GetTempPath(), $"dlm-peers-{Environment.ProcessId}");

@@ -30,7 +30,7 @@ public static class BenchQualityCommand
         var remasking = new Option<string[]>("--remasking") { Description = "LLaDA remasking strategies", DefaultValueFactory = _ => ["low_confidence", "random"], AllowMultipleArgumentsPerToken = true };
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature of the teacher's floor and of the sampler", DefaultValueFactory = _ => 1.0 };
         var batch = new Option<int>("--batch-size") { Description = "continuations generated together", DefaultValueFactory = _ => 64 };
-        var elbo = new Option<int>("--elbo-stories") { Description = "held-out stories scored by each model's ELBO (0: skip)", DefaultValueFactory = _ => 64 };
+        var elbo = new Option<int>("--elbo-stories") { Description = "held-out stories scored by each model's ELBO and by the judge exactly (0: skip the held-out likelihood; the JSON then holds null)", DefaultValueFactory = _ => 64 };
         var mc = new Option<int>("--mc") { Description = "Monte-Carlo masks per held-out story", DefaultValueFactory = _ => 16 };
         var seed = new Option<long>("--seed") { Description = "seed of every draw (samples, ELBO masks, bootstrap)", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "torch threads", DefaultValueFactory = _ => Math.Max(1, Environment.ProcessorCount) };

@@ -42,7 +42,12 @@ public static class BenchTeacherCommand
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
-            torch.set_num_threads(Math.Max(1, r.GetValue(threads)));
+            // Every option is checked before the teacher and the corpus load (seconds) and before any training.
+            var options = new TeacherBenchOptions(r.GetValue(trainSteps), r.GetValue(batch), r.GetValue(genLength), r.GetValue(scratchLr), r.GetValue(finetuneLr),
+                r.GetValue(steps), r.GetValue(samples), r.GetValue(windows), r.GetValue(mc), r.GetValue(temperature), r.GetValue(seed));
+            options.Validate();
+            OptionRanges.Positive("--threads", r.GetValue(threads));
+            torch.set_num_threads(r.GetValue(threads));
             OutputChecks.Folder(r.GetValue(outDir)!);
             var (teacher, tok) = Checkpoint.Load(ModelLocator.Resolve(r.GetValue(teacherOpt), TeacherCorpusCommand.DefaultTeacher));
             using var _ = teacher;
@@ -52,8 +57,6 @@ public static class BenchTeacherCommand
             var corpusPath = r.GetValue(corpus) ?? ModelLocator.FindBundled(DefaultCorpus)
                 ?? throw new DlmException($"no --corpus given and the bundled {DefaultCorpus} was not found");
             var stories = TeacherCorpus.Read(corpusPath);
-            var options = new TeacherBenchOptions(r.GetValue(trainSteps), r.GetValue(batch), r.GetValue(genLength), r.GetValue(scratchLr), r.GetValue(finetuneLr),
-                r.GetValue(steps), r.GetValue(samples), r.GetValue(windows), r.GetValue(mc), r.GetValue(temperature), r.GetValue(seed));
             // The bar shows the current phase's progress in percent, with the phase as its text.
             var result = ProgressView.Run("bench teacher (% of phase)", 100, report =>
                 new TeacherBenchmark(teacher, l2c, options) { OnProgress = (phase, done, total) => report(100 * done / Math.Max(1, total), phase) }.Run(stories));

@@ -33,7 +33,10 @@ public static class BenchWaitPolicyCommand
         cmd.SetAction(r => Io.Guard(() =>
         {
             if (r.GetValue(child) is string w) return Child(w, r.GetValue(threads)![0], r.GetValue(model));
-            int reps = Math.Max(1, r.GetValue(repeats));
+            int reps = r.GetValue(repeats);
+            OptionRanges.Positive("--repeats", reps);
+            // Checked here, not in the children: a child's libtorch aborts on 0 threads with a C++ message that names no option.
+            foreach (int t in r.GetValue(threads)!) OptionRanges.Positive("--threads", t);
             var rows = new List<Row>();
             foreach (var work in Workloads)
                 foreach (int t in r.GetValue(threads)!.Distinct())

@@ -58,7 +58,7 @@ public static class ProbeCommand
                 SamplerOptionRanges.Remasking(stepwise.Remasking);
                 SamplerOptionRanges.Blocks(options.Masks, stepwise.Steps, stepwise.BlockLength, "--masks");
             }
-            OptionRanges.NonNegative("--temperature", r.GetValue(temperature));
+            DiffusionLM.Sampling.SamplingOps.CheckTemperature("--temperature", r.GetValue(temperature));
             string? output = r.GetValue(outDir);
             bool isBench = r.GetValue(bench);
             if (output is null && !isBench) throw new DlmException("--out DIR is required (the report folder)");

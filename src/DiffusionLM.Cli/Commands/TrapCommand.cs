@@ -49,6 +49,9 @@ public static class TrapCommand
             var langs = names.Select(TrapLanguages.FromName).ToList();
             long s = r.GetValue(seed);
             OptionRanges.Positive("--train-steps", r.GetValue(trainSteps));
+            // With or without --natural-model: a count of 0 prompts or tokens is never a measurement.
+            OptionRanges.Positive("--natural-num-samples", r.GetValue(naturalCount));
+            OptionRanges.Positive("--natural-gen-length", r.GetValue(naturalLength));
             var trainOpts = new TrapTrainingOptions(Steps: r.GetValue(trainSteps) ?? (q ? 150 : 800), Seed: s);
             var curves = r.GetValue(only) is { Length: > 0 } o ? o.ToHashSet() : null;
             // Before any model is trained: a misspelt curve would otherwise cost the whole training run.

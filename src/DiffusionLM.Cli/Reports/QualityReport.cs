@@ -35,15 +35,20 @@ public static class QualityReport
             foreach (var remask in o.Remaskings)
                 sb.AppendLine($"| {m.name} | {remask} | " + string.Join(" | ", o.Steps.Select(s => Cell(m, remask, s) is { } c ? Ci(c.entropy, "F3") : "–")) + " |");
         sb.AppendLine();
-        sb.AppendLine("Held-out likelihood (whole held-out teacher stories, the last 5% of the corpus; models: ELBO bound; teacher: exact):");
-        sb.AppendLine();
-        sb.AppendLine("| model | parameters | tokenizer | nats/token | nats/char |");
-        sb.AppendLine("|---|---:|---|---:|---:|");
         var t = r.teacher_held_out;
-        sb.AppendLine($"| teacher (exact) | 260,032 | judge's | {F(t.nll_per_token, "F3")} | {F(t.nll_per_char, "F4")} |");
-        foreach (var m in r.models)
-            sb.AppendLine($"| {m.name} | {m.parameters:N0} | {(m.judge_tokenizer ? "judge's (ids scored as written)" : "own (text re-tokenized by the judge)")} | " +
-                (m.held_out is { } h ? $"{F(h.nll_per_token, "F3")} ± {F(1.96 * h.standard_error, "F4")} | {F(h.nll_per_char, "F4")}" : "– | –") + " |");
+        if (t is null)
+            sb.AppendLine("Held-out likelihood: skipped (--elbo-stories 0).");
+        else
+        {
+            sb.AppendLine("Held-out likelihood (whole held-out teacher stories, the last 5% of the corpus; models: ELBO bound; teacher: exact):");
+            sb.AppendLine();
+            sb.AppendLine("| model | parameters | tokenizer | nats/token | nats/char |");
+            sb.AppendLine("|---|---:|---|---:|---:|");
+            sb.AppendLine($"| teacher (exact) | 260,032 | judge's | {F(t.nll_per_token, "F3")} | {F(t.nll_per_char, "F4")} |");
+            foreach (var m in r.models)
+                sb.AppendLine($"| {m.name} | {m.parameters:N0} | {(m.judge_tokenizer ? "judge's (ids scored as written)" : "own (text re-tokenized by the judge)")} | " +
+                    (m.held_out is { } h ? $"{F(h.nll_per_token, "F3")} ± {F(1.96 * h.standard_error, "F4")} | {F(h.nll_per_char, "F4")}" : "– | –") + " |");
+        }
         sb.AppendLine();
         sb.AppendLine($"CPU: {r.cpu}, {r.threads} torch threads; seed {o.Seed}. Continuations are cut at their first end of story (<s> or eos) and scored given <s> + the opening.");
         return sb.ToString();

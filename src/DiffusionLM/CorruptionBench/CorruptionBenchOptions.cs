@@ -23,8 +23,12 @@ public sealed record CorruptionBenchOptions(
         foreach (var c in Corruptions) Models.MaskedCorruption.Parse(c);
         if (!Corruptions.Contains(Models.MaskedCorruption.Uniform.Spelling))
             throw new DlmException($"bench corruption: the comparison needs {Models.MaskedCorruption.Uniform} among --corruptions");
-        if (HmmSteps <= 0 || StorySteps <= 0 || BatchSize <= 0 || StoryBatchSize <= 0 || HeldOut < 2 || Mc <= 0 || Samples < 2 || CurvePoints < 1)
-            throw new DlmException("bench corruption: steps, batch sizes, held-out count (≥ 2), MC, samples (≥ 2) and curve points must be positive");
+        // The three a user sets are named; the rest are fixed by Quick and the defaults, checked for a caller of this record.
+        if (HmmSteps <= 0) throw new DlmException($"--hmm-steps {HmmSteps}: must be positive");
+        if (StorySteps <= 0) throw new DlmException($"--story-steps {StorySteps}: must be positive");
+        if (Samples < 2) throw new DlmException($"--num-samples {Samples}: must be at least 2 (a standard error needs two samples)");
+        if (BatchSize <= 0 || StoryBatchSize <= 0 || HeldOut < 2 || Mc <= 0 || CurvePoints < 1)
+            throw new DlmException("bench corruption: batch sizes, held-out count (≥ 2), MC and curve points must be positive");
         foreach (var s in HmmSampling) if (s <= 0 || s > HmmLength - HmmPrompt) throw new DlmException($"bench corruption: HMM sampling steps {s} must be in 1..{HmmLength - HmmPrompt}");
         foreach (var s in StorySampling) if (s <= 0 || s > StoryGenLength) throw new DlmException($"bench corruption: story sampling steps {s} must be in 1..{StoryGenLength}");
     }

@@ -115,7 +115,7 @@ public static class OptionsOf<TOptions> where TOptions : ISamplerOptions
         { Shared = true, Fallback = nameof(SamplerSettings.GenLength) };
 
     public static SamplerOption<TOptions, double> Temperature(Func<TOptions, double> get, Func<TOptions, double, TOptions> set) =>
-        new("--temperature", nameof(SamplerSettings.Temperature), "0: greedy; > 0: sampling at this temperature", get, set) { Shared = true };
+        new("--temperature", nameof(SamplerSettings.Temperature), "0: greedy; above 0 (at most 16): sampling at this temperature", get, set) { Shared = true };
 
     public static SamplerOption<TOptions, CacheMode> Cache(Func<TOptions, CacheMode> get, Func<TOptions, CacheMode, TOptions> set) =>
         new("--cache", nameof(SamplerSettings.Cache), CacheModes.Help, get, set) { Shared = true, Choices = CacheModes.Names };

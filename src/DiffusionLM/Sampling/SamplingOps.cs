@@ -7,6 +7,21 @@ namespace DiffusionLM.Sampling;
 public static class SamplingOps
 {
     /// <summary>
+    /// The highest temperature <see cref="AddGumbelNoise"/> computes faithfully. (-log u)^T runs from (1.1e-16)^T to 36.7^T
+    /// over float64's draws: beyond about T = 19 the small end underflows to 0 and exp(l)/0 is infinite for many tokens at
+    /// once, so the argmax is no longer a sample (generate printed nothing at T = 1000). 16 keeps a margin for logits up to ~120.
+    /// </summary>
+    public const double MaxTemperature = 16;
+
+    /// <summary>The one refusal of a temperature outside [0, <see cref="MaxTemperature"/>], naming <paramref name="option"/>.</summary>
+    public static void CheckTemperature(string option, double temperature)
+    {
+        if (!(temperature >= 0 && temperature <= MaxTemperature))
+            throw new DlmException($"{option} {temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}: must be between 0 and {MaxTemperature} " +
+                "(above, the float64 Gumbel-max of the samplers leaves float64's range)");
+    }
+
+    /// <summary>
     /// LLaDA's add_gumbel_noise. Temperature 0 returns <paramref name="logits"/> itself (not a copy:
     /// the reference aliases too, which matters for its confidence_eos_eot_inf option). Otherwise,
     /// in float64 because low-precision Gumbel-max is known to hurt generation quality
@@ -17,6 +32,7 @@ public static class SamplingOps
     public static Tensor AddGumbelNoise(Tensor logits, double temperature, Generator generator)
     {
         if (temperature == 0) return logits;
+        CheckTemperature("temperature", temperature);
         var l64 = logits.to_type(ScalarType.Float64);
         var u = torch.rand(l64.shape, dtype: ScalarType.Float64, device: l64.device, generator: generator);
         var gumbel = u.log().neg_();

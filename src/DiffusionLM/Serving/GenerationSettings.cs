@@ -47,7 +47,7 @@ public sealed record GenerationSettings
         if (StepsOrDefault <= 0) throw new DlmException($"steps must be positive (got {StepsOrDefault})");
         if (BlockLength is int b && (b <= 0 || GenLength % b != 0))
             throw new DlmException($"block_length must be positive and divide gen_length {GenLength} (got {b})");
-        if (!double.IsFinite(Temperature) || Temperature < 0) throw new DlmException($"temperature must be a finite number >= 0 (got {Temperature})");
+        Sampling.SamplingOps.CheckTemperature("temperature", Temperature);
         if (Remasking is not (LladaSamplerOptions.LowConfidence or LladaSamplerOptions.Random))
             throw new DlmException($"remasking must be {LladaSamplerOptions.LowConfidence} or {LladaSamplerOptions.Random} (got \"{Remasking}\")");
         if (Threshold is double t && !(t > 0 && t <= 1)) throw new DlmException($"threshold must lie in (0, 1] (got {t})");

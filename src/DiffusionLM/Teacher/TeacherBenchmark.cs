@@ -23,6 +23,27 @@ public sealed record TeacherBenchOptions(
 {
     public int SeqLen => GenLength + 1;
     public int[] Steps => StepCounts ?? [128, 64, 32, 16, 8];
+
+    /// <summary>Refuses, naming the option, what would otherwise fail deep in a run (or, for a learning rate of 0, silently train nothing).</summary>
+    public void Validate()
+    {
+        Positive("--train-steps", TrainSteps);
+        Positive("--batch-size", BatchSize);
+        Positive("--gen-length", GenLength);
+        Positive("--num-samples", Samples);
+        Positive("--elbo-windows", ElboWindows);
+        Positive("--mc", McSamples);
+        if (!(double.IsFinite(ScratchLr) && ScratchLr > 0)) throw new DlmException($"--lr-scratch {ScratchLr}: must be a finite number above 0");
+        if (!(double.IsFinite(FinetuneLr) && FinetuneLr > 0)) throw new DlmException($"--lr-finetune {FinetuneLr}: must be a finite number above 0");
+        SamplingOps.CheckTemperature("--temperature", Temperature);
+        foreach (var s in Steps)
+            if (s <= 0 || s > GenLength) throw new DlmException($"--steps {s}: must be in 1..{GenLength} (--gen-length)");
+    }
+
+    static void Positive(string option, int value)
+    {
+        if (value <= 0) throw new DlmException($"{option} {value}: must be positive");
+    }
 }
 
 public sealed record GenPoint(int steps, double gen_ppl, double nll_per_token, double entropy, long tokens, double seconds);
@@ -49,11 +70,9 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
     public TeacherBenchResult Run(IReadOnlyList<Story> corpus)
     {
         var o = options;
-        if (o.TrainSteps <= 0 || o.BatchSize <= 0 || o.Samples <= 0 || o.ElboWindows <= 0 || o.McSamples <= 0)
-            throw new DlmException("bench teacher: steps, batch size, samples, windows and MC samples must be positive");
-        if (o.SeqLen > teacher.Config.MaxSequenceLength) throw new DlmException($"bench teacher: gen length {o.GenLength} + <s> exceeds the teacher's context");
-        foreach (var s in o.Steps)
-            if (s <= 0 || s > o.GenLength) throw new DlmException($"bench teacher: steps {s} must be in 1..{o.GenLength}");
+        o.Validate();
+        if (o.SeqLen > teacher.Config.MaxSequenceLength)
+            throw new DlmException($"--gen-length {o.GenLength}: + <s> exceeds the teacher's context ({teacher.Config.MaxSequenceLength})");
         var (train, held) = Streams(corpus);
         var judge = new TeacherJudge(teacher, tokenizer);
         using var windows = BatchSampler.FixedWindows(held, o.SeqLen, o.ElboWindows);
@@ -163,7 +182,7 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
         {
             ema = double.IsNaN(ema) ? value : 0.95 * ema + 0.05 * value;
             Report($"{name}: training", step, o.TrainSteps);
-        }, $"bench teacher: {name}");
+        }, $"bench teacher: {name} at {(name == "scratch" ? "--lr-scratch" : "--lr-finetune")} {lr}");
         return ema;
     }
 

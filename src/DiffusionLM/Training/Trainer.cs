@@ -131,7 +131,9 @@ public sealed class Trainer
             double lr = totalSteps > 0
                 ? TrainingLoop.Schedule(new LoopSettings(totalSteps, opts.LearningRate ?? preset.LearningRate, warmup)).At(step)
                 : new LearningRateSchedule(opts.LearningRate ?? preset.LearningRate, warmup, warmup + 1).At(step);
-            double loss = TrainingLoop.Step(model, process, sampler.Draw, optimizer, opts.Seed, step, lr, opts.GradClip);
+            // The divergence errors name --lr: the option a user lowers.
+            string who = $"training at --lr {opts.LearningRate ?? preset.LearningRate}";
+            double loss = TrainingLoop.Step(model, process, sampler.Draw, optimizer, opts.Seed, step, lr, opts.GradClip, who);
             trainLoss.Add(loss);
             tokensSeen += (long)batchSize * seqLen;
             step++; stepsThisRun++;
@@ -145,7 +147,11 @@ public sealed class Trainer
             double? val = null;
             if (step % opts.EvalInterval == 0 || step == totalSteps)
             {
-                val = ValidationLoss(model, process, valBatches, opts.Seed);
+                TrainingLoop.EnsureFinite(model, step, who);
+                // Finite but huge weights (--lr 2e9) overflow the logits instead: the forward's own check names no option.
+                try { val = ValidationLoss(model, process, valBatches, opts.Seed); }
+                catch (DlmException) { throw new DlmException($"{who} diverged by step {step} (the validation logits are no longer finite); lower the learning rate"); }
+                if (!double.IsFinite(val.Value)) throw new DlmException($"{who} diverged by step {step} (validation loss {val}); lower the learning rate");
                 valLoss.Add(new TrainingState.ValPoint(step, val.Value));
                 model.train();
             }

@@ -59,7 +59,21 @@ public static class TrainingLoop
             last = Step(model, process, draw, optimizer, s.Seed, step, schedule.At(step), s.GradClip, who);
             progress?.Invoke(step + 1, last);
         }
+        EnsureFinite(model, s.TotalSteps, who);
         model.eval();
         return last;
+    }
+
+    /// <summary>
+    /// A step's loss is taken before its update, so the update of the last step can leave NaN weights that no loss
+    /// shows: without this check a huge learning rate surfaced later as "the model's logits hold NaN".
+    /// </summary>
+    public static void EnsureFinite(LladaModel model, int step, string who = "training")
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var (name, p) in model.named_parameters())
+            if (!isfinite(p).all().item<bool>())
+                throw new DlmException($"{who} diverged by step {step} (weight {name} is no longer finite); lower the learning rate");
     }
 }

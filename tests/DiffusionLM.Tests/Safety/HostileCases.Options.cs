@@ -12,7 +12,7 @@ public sealed record HostileCase(string Name, Func<CaseContext, string[]> Args, 
 /// </summary>
 public static partial class HostileCases
 {
-    public static readonly IReadOnlyList<HostileCase> All = [.. SamplerCases(), .. ProbeCases(), .. ParseCases(), .. VerbOptionCases(), .. FileCases(), .. ImportCases(), .. TrainCases()];
+    public static readonly IReadOnlyList<HostileCase> All = [.. SamplerCases(), .. ProbeCases(), .. ParseCases(), .. VerbOptionCases(), .. FileCases(), .. ImportCases(), .. TrainCases(), .. BenchCases()];
 
     /// <summary>The arguments with the defaults added for every option that <paramref name="extra"/> does not give itself.</summary>
     static string[] With(string[] head, string[] defaults, string[] extra)
@@ -175,5 +175,52 @@ public static partial class HostileCases
         new("generate model is a file", c => ["generate", "--model", c.Corpus, "--prompt", "hi"], "corpus.txt"),
         new("generate num-samples without prompts file", c => Gen(c.Masked, "--num-samples", "3"), "--num-samples"),
         new("generate prompt and prompts together", c => Gen(c.Masked, "--prompts", c.Write("p.txt", "hi\n")), "--prompts"),
+    ];
+
+    /// <summary>The bench verbs' options (issue 12's sweep): each refused before any model loads or trains.</summary>
+    static HostileCase B(string name, string names, params string[] args) => new(name, c => args.Select(a => a == "{out}" ? c.Path("bench") : a).ToArray(), names);
+
+    internal static string[] Quality(CaseContext c, params string[] extra) =>
+        With(["bench", "quality", "--model", c.Masked, "--judge", c.Models.Causal],
+            ["--prompts", c.Write("openings.txt", "Once upon a time\nThe dog ran\n"), "--corpus", c.Write("stories.jsonl", "{\"text\": \"Lily had a red ball.\"}\n{\"text\": \"Tom saw a big dog.\"}\n"),
+             "--num-samples", "2", "--gen-length", "4", "--steps", "4", "--batch-size", "2", "--elbo-stories", "2", "--mc", "2", "--threads", "1", "--out", c.Path("quality")], extra);
+
+    static IEnumerable<HostileCase> BenchCases() =>
+    [
+        B("bench repeats 0 (was silently 1)", "--repeats", "bench", "--repeats", "0"),
+        B("bench llada8b seq-len negative (was an internal error)", "--seq-len", "bench", "llada8b", "--seq-len", "-1", "--layers", "1"),
+        B("bench llada8b seq-len 0", "--seq-len", "bench", "llada8b", "--seq-len", "0", "--layers", "1"),
+        B("bench llada8b seq-len beyond LLaDA's context", "--seq-len", "bench", "llada8b", "--seq-len", "5000", "--layers", "1"),
+        B("bench wait-policy repeats 0", "--repeats", "bench", "wait-policy", "--repeats", "0"),
+        B("bench wait-policy threads 0 (was a child's abort)", "--threads", "bench", "wait-policy", "--threads", "0"),
+        B("bench teacher lr-scratch 0", "--lr-scratch", "bench", "teacher", "--lr-scratch", "0", "--out", "{out}"),
+        B("bench teacher lr-finetune NaN", "--lr-finetune", "bench", "teacher", "--lr-finetune", "NaN", "--out", "{out}"),
+        B("bench teacher train-steps 0", "--train-steps", "bench", "teacher", "--train-steps", "0", "--out", "{out}"),
+        B("bench teacher mc 0", "--mc", "bench", "teacher", "--mc", "0", "--out", "{out}"),
+        B("bench teacher elbo-windows negative", "--elbo-windows", "bench", "teacher", "--elbo-windows", "-1", "--out", "{out}"),
+        B("bench teacher gen-length 0", "--gen-length", "bench", "teacher", "--gen-length", "0", "--out", "{out}"),
+        B("bench teacher steps 0", "--steps", "bench", "teacher", "--steps", "0", "--out", "{out}"),
+        B("bench teacher threads 0 (was silently 1)", "--threads", "bench", "teacher", "--threads", "0", "--out", "{out}"),
+        B("bench teacher temperature 1e308 (was an internal error)", "--temperature", "bench", "teacher", "--temperature", "1e308", "--out", "{out}"),
+        new("bench quality temperature 1e308 (was an internal error)", c => Quality(c, "--temperature", "1e308"), "--temperature"),
+        new("bench quality mc 0", c => Quality(c, "--mc", "0"), "--mc"),
+        new("bench quality elbo-stories negative", c => Quality(c, "--elbo-stories", "-1"), "--elbo-stories"),
+        // The help promises "0: skip": no held-out figure, and no NaN in quality.json (it was an internal error).
+        new("bench quality elbo-stories 0 skips the held-out ELBO", c => Quality(c, "--elbo-stories", "0"), null),
+        B("bench generation temperature 1e308 (was an internal error)", "--temperature", "bench", "generation", "--temperature", "1e308", "--out", "{out}"),
+        B("bench corruption hmm-steps 0", "--hmm-steps", "bench", "corruption", "--quick", "--hmm-steps", "0", "--out", "{out}"),
+        B("bench corruption story-steps negative", "--story-steps", "bench", "corruption", "--quick", "--story-steps", "-1", "--out", "{out}"),
+        B("bench corruption num-samples 1", "--num-samples", "bench", "corruption", "--quick", "--num-samples", "1", "--out", "{out}"),
+        B("bench corruption threads 0 (was silently 1)", "--threads", "bench", "corruption", "--quick", "--threads", "0", "--out", "{out}"),
+        B("bench peers repeats 0", "--repeats", "bench", "peers", "--repeats", "0", "--out", "{out}"),
+        B("bench peers threads negative", "--threads", "bench", "peers", "--threads", "-1", "--out", "{out}"),
+        B("bench peers threshold NaN", "--threshold", "bench", "peers", "--threshold", "NaN", "--out", "{out}"),
+        B("bench peers bench-width not a multiple of 64", "--bench-width", "bench", "peers", "--bench-width", "100", "--out", "{out}"),
+        B("bench peers block-length 0", "--block-length", "bench", "peers", "--block-length", "0", "--out", "{out}"),
+        new("trap natural-num-samples 0 (was an internal error)", c => ["trap", "--out", c.Path("trap"), "--quick", "--natural-model", c.Masked, "--natural-num-samples", "0"], "--natural-num-samples"),
+        new("trap natural-gen-length negative", c => ["trap", "--out", c.Path("trap"), "--quick", "--natural-model", c.Masked, "--natural-gen-length", "-1"], "--natural-gen-length"),
+        G("temperature 1000 (the Gumbel noise leaves float64; generate printed nothing)", "--temperature", "--temperature", "1000"),
+        P("probe temperature 1e308", "--temperature", "--steps", "4", "--temperature", "1e308"),
+        T("train lr 1e308 (diverged after the last step: an error that named no option)", "--lr", "--lr", "1e308"),
     ];
 }

@@ -1,6 +1,8 @@
 using System.Text.RegularExpressions;
 using DiffusionLM.Tests.Cli;
+using System.Text.Json.Nodes;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace DiffusionLM.Tests.Safety;
 
@@ -10,7 +12,7 @@ namespace DiffusionLM.Tests.Safety;
 /// exit 0), never an exception's type name or a stack trace.
 /// </summary>
 [Collection("TorchGlobalState")]
-public partial class HostileInputMatrixTests(HostileInputFixture fixture) : IClassFixture<HostileInputFixture>
+public partial class HostileInputMatrixTests(HostileInputFixture fixture, ITestOutputHelper output) : IClassFixture<HostileInputFixture>
 {
     public static TheoryData<string> Cases => new(HostileCases.All.Select(c => c.Name));
 
@@ -36,6 +38,28 @@ public partial class HostileInputMatrixTests(HostileInputFixture fixture) : ICla
         var verbs = HostileCases.All.Select(c => c.Args(context).FirstOrDefault()).ToHashSet();
         foreach (var verb in new[] { "generate", "probe", "train", "eval", "inspect", "import", "export", "score", "teacher-corpus", "fuzz", "trap", "audit", "serve" })
             Assert.Contains(verb, verbs);
+    }
+
+    /// <summary>
+    /// --elbo-stories 0 "skips" the held-out likelihood, as its help says: the run succeeds and quality.json is valid JSON
+    /// with null held-out figures (a ratio over no stories was NaN, which the JSON writer refused with an internal error).
+    /// </summary>
+    [Fact]
+    public void BenchQualityWithoutElboStoriesWritesNullHeldOutFigures()
+    {
+        using var context = new CaseContext(fixture);
+        var (code, _, error) = CliRunner.Run(HostileCases.Quality(context, "--elbo-stories", "0"));
+        Assert.True(code == 0, $"exit {code}: {error}");
+        var text = File.ReadAllText(Path.Combine(context.Path("quality"), "quality.json"));
+        var json = JsonNode.Parse(text)!;
+        var models = json["models"]!.AsArray();
+        output.WriteLine($"teacher_held_out: {json["teacher_held_out"]?.ToJsonString() ?? "null"}; models: {models.Count}, " +
+            $"held_out: {string.Join(", ", models.Select(m => m!["held_out"]?.ToJsonString() ?? "null"))}; NaN in the file: {text.Contains("NaN")}");
+        Assert.Null(json["teacher_held_out"]);
+        Assert.NotEmpty(models);
+        Assert.All(models, m => Assert.Null(m!["held_out"]));
+        Assert.DoesNotContain("NaN", text);
+        Assert.Contains("skipped (--elbo-stories 0)", File.ReadAllText(Path.Combine(context.Path("quality"), "quality.md")));
     }
 
     [GeneratedRegex(@"\b(System\.)?[A-Z][A-Za-z]*(Exception|Error)\b")]

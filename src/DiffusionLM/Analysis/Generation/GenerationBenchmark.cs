@@ -54,7 +54,8 @@ public sealed class GenerationBenchmark(QualityBenchmark judge, GenerationOption
     {
         var best = new List<BestCell>();
         var ok = cells.Where(c => c.equal_quality).ToList();
-        var b = ok.MaxBy(c => c.speedup_batched)!;
+        // The first cell is the baseline: when even it does not qualify (a NaN perplexity compares false) it is still the answer.
+        var b = ok.MaxBy(c => c.speedup_batched) ?? cells[0];
         best.Add(new BestCell(o.BatchSize, $"{b.sampler} {b.setting} cache={b.cache}", b.speedup_batched, b.batched.tokens_per_second));
         if (ok.Any(c => c.single is not null))
         {

@@ -32,7 +32,7 @@ public sealed record GenerationOptions(
         if (BatchSize <= 0) throw new DlmException($"--batch-size must be positive (got {BatchSize})");
         if (DriftSamples < 0) throw new DlmException($"--drift-samples must be >= 0 (got {DriftSamples})");
         if (TimingSamples < 0) throw new DlmException($"--timing-samples must be >= 0 (got {TimingSamples})");
-        if (!double.IsFinite(Temperature) || Temperature < 0) throw new DlmException($"--temperature must be finite and >= 0 (got {Temperature})");
+        Sampling.SamplingOps.CheckTemperature("--temperature", Temperature);
         int blocks = GenLength / BlockLength;
         foreach (var st in StepCounts ?? [])
             if (st < blocks || st % blocks != 0 || st > SamplerRegistry.MaxSteps(GenLength))

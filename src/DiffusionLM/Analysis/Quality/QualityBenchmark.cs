@@ -124,18 +124,22 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
         return sharesJudgeTokenizer ? ids : judgeTokenizer.Encode(tokenizer.Decode(ids));
     }
 
-    /// <summary>The judge's exact NLL of whole held-out stories (given &lt;s&gt;), per token and per character.</summary>
-    public HeldOut TeacherHeldOut(IReadOnlyList<string> stories)
+    /// <summary>
+    /// The judge's exact NLL of whole held-out stories (given &lt;s&gt;), per token and per character; null when
+    /// --elbo-stories is 0 (skipped): a ratio over no tokens would be NaN, which JSON cannot hold.
+    /// </summary>
+    public HeldOut? TeacherHeldOut(IReadOnlyList<string> stories)
     {
         var ids = stories.Take(options.ElboStories).Select(s => FitJudge(judgeTokenizer.Encode(s))).ToArray();
+        long tokens = ids.Sum(r => (long)r.Length);
+        if (tokens == 0) return null;
         var logp = _judge.TokenLogProbs(ids);
         double nll = -logp.Sum(r => r.Sum());
-        long tokens = ids.Sum(r => (long)r.Length);
         long chars = stories.Take(options.ElboStories).Zip(ids).Sum(p => (long)CharsOf(p.First, p.Second.Length));
         return new HeldOut(nll / tokens, 0, nll / chars, tokens, chars, exact: true);
     }
 
-    HeldOut HeldOutElbo(IDenoiser model, ITokenizer tokenizer, bool same, IReadOnlyList<string> stories)
+    HeldOut? HeldOutElbo(IDenoiser model, ITokenizer tokenizer, bool same, IReadOnlyList<string> stories)
     {
         using var g = BatchSampler.StepGenerator(options.Seed, -1, ElboStream);
         int context = model.Config.MaxSequenceLength;
@@ -156,6 +160,7 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
         }
         // Over stories (it holds the Monte-Carlo noise of each story's estimate too): one Monte-Carlo batch per
         // story has no standard error of its own.
+        if (tokens == 0) return null;
         double ratio = total / tokens;
         double se = Intervals.RatioStandardError(perStory.Select(p => p.Nll).ToArray(), perStory.Select(p => p.Tokens).ToArray());
         return new HeldOut(ratio, double.IsFinite(se) ? se : 0, total / chars, tokens, chars, exact: false);

@@ -7,7 +7,7 @@ namespace DiffusionLM.Analysis.Quality;
 /// <param name="Remasking">LLaDA remasking strategies compared (low_confidence, random).</param>
 /// <param name="Temperature">sampling temperature of the teacher's floor and of the LLaDA sampler (1: the protocol of MDLM/SEDD).</param>
 /// <param name="BatchSize">continuations generated together (left-padded openings with an attention mask).</param>
-/// <param name="ElboStories">held-out stories scored by each model's ELBO (and by the teacher exactly).</param>
+/// <param name="ElboStories">held-out stories scored by each model's ELBO (and by the teacher exactly); 0 skips the held-out likelihood.</param>
 /// <param name="ElboMc">Monte-Carlo masks per story for the ELBO.</param>
 public sealed record QualityOptions(
     int Samples = 256, int GenLength = 128, int[]? StepCounts = null, string[]? Remasking = null, double Temperature = 1.0,
@@ -21,8 +21,9 @@ public sealed record QualityOptions(
         if (Samples <= 0) throw new DlmException($"--num-samples must be positive (got {Samples})");
         if (GenLength <= 0) throw new DlmException($"--gen-length must be positive (got {GenLength})");
         if (BatchSize <= 0) throw new DlmException($"--batch-size must be positive (got {BatchSize})");
-        if (ElboStories < 0 || ElboMc <= 0) throw new DlmException("--elbo-stories must be >= 0 and --mc positive");
-        if (!double.IsFinite(Temperature) || Temperature < 0) throw new DlmException($"--temperature must be finite and >= 0 (got {Temperature})");
+        if (ElboStories < 0) throw new DlmException($"--elbo-stories {ElboStories}: must be 0 (skip the held-out ELBO) or more");
+        if (ElboMc <= 0) throw new DlmException($"--mc {ElboMc}: must be positive");
+        Sampling.SamplingOps.CheckTemperature("--temperature", Temperature);
         foreach (var s in Steps)
             if (s <= 0 || s > GenLength) throw new DlmException($"--steps {s} must be in 1..{GenLength} (--gen-length)");
         foreach (var r in Remaskings)
@@ -48,5 +49,6 @@ public sealed record HeldOut(double nll_per_token, double standard_error, double
 
 public sealed record QualityModel(string name, string folder, long parameters, bool judge_tokenizer, HeldOut? held_out, List<QualityCell> cells);
 
+/// <param name="teacher_held_out">the judge's exact held-out NLL; null (and every model's held_out null) when --elbo-stories is 0.</param>
 public sealed record QualityResult(QualityOptions options, string cpu, int threads, string prompts_file, int openings, string judge,
-    HeldOut teacher_held_out, QualityCell teacher_floor, List<QualityModel> models);
+    HeldOut? teacher_held_out, QualityCell teacher_floor, List<QualityModel> models);
