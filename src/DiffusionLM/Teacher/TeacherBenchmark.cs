@@ -145,14 +145,23 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
 
     DenoiserResult TrainAndScore(string name, string init, LladaModel model, int[] train, Tensor windows, TeacherJudge judge, double lr)
     {
-        var o = options;
         var clock = Stopwatch.StartNew();
         double lastLoss = Train(name, model, train, lr);
         double trainSeconds = clock.Elapsed.TotalSeconds;
         model.eval();
 
         Report($"{name}: ELBO", 0, 1);
+        // Weights can stay finite while a huge learning rate leaves logits that overflow: the evaluation then stops at the
+        // logits check, whose message cannot know which option trained the model.
+        try { return Score(name, init, model, windows, judge, lr, lastLoss, trainSeconds); }
+        catch (DlmException e) when (e.Message.Contains("logits hold")) { throw Diverged(lr, name); }
+    }
+
+    DenoiserResult Score(string name, string init, LladaModel model, Tensor windows, TeacherJudge judge, double lr, double lastLoss, double trainSeconds)
+    {
+        var o = options;
         double elbo = ElboNll(model, windows);
+        if (!double.IsFinite(elbo)) throw Diverged(lr, name);
         var points = new List<GenPoint>();
         foreach (var steps in o.Steps)
         {
@@ -167,6 +176,10 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
         }
         return new DenoiserResult(name, init, lr, lastLoss, elbo, Math.Exp(elbo), trainSeconds, points);
     }
+
+    /// <summary>The error of a model trained into overflow, naming the option that set its learning rate.</summary>
+    static DlmException Diverged(double lr, string name) =>
+        new($"{(name == "scratch" ? "--lr-scratch" : "--lr-finetune")} {lr.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}: the {name} model's training diverged (its logits are no longer finite); lower the learning rate");
 
     /// <summary>Both denoisers' settings in the project's one training loop (its defaults: warm-up a tenth, clip 1, decay 0.1).</summary>
     public LoopSettings Settings(double lr) => new(options.TrainSteps, lr, Seed: options.Seed);

@@ -194,6 +194,9 @@ public static partial class HostileCases
         B("bench wait-policy repeats 0", "--repeats", "bench", "wait-policy", "--repeats", "0"),
         B("bench wait-policy threads 0 (was a child's abort)", "--threads", "bench", "wait-policy", "--threads", "0"),
         B("bench teacher lr-scratch 0", "--lr-scratch", "bench", "teacher", "--lr-scratch", "0", "--out", "{out}"),
+        // Finite weights, overflowing logits: the evaluation's logits check used to end the run without naming the option.
+        B("bench teacher lr-scratch huge (trains, then diverges)", "--lr-scratch", "bench", "teacher", "--lr-scratch", "2147483648", "--train-steps", "1", "--batch-size", "2",
+            "--gen-length", "8", "--num-samples", "2", "--elbo-windows", "2", "--mc", "2", "--steps", "8", "--threads", "1", "--out", "{out}"),
         B("bench teacher lr-finetune NaN", "--lr-finetune", "bench", "teacher", "--lr-finetune", "NaN", "--out", "{out}"),
         B("bench teacher train-steps 0", "--train-steps", "bench", "teacher", "--train-steps", "0", "--out", "{out}"),
         B("bench teacher mc 0", "--mc", "bench", "teacher", "--mc", "0", "--out", "{out}"),
