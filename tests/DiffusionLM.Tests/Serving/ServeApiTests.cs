@@ -147,7 +147,7 @@ public class ServeApiTests(ServerFixture server)
     [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": 200}", "max_tokens", "context of 192")]
     [InlineData("/v1/chat/completions", "{\"messages\": \"hello\"}", "messages", "messages must be an array")]
     [InlineData("/v1/chat/completions", "{\"messages\": [{\"role\": 1, \"content\": \"x\"}]}", "messages[0].role", "role must be a string")]
-    [InlineData("/v1/diffusion/generate", "{\"prompt\": \"hi\", \"temperature\": -1}", "temperature", "temperature must be")]
+    [InlineData("/v1/diffusion/generate", "{\"prompt\": \"hi\", \"temperature\": -1}", "temperature", "temperature -1: must be between 0 and 16")]
     [InlineData("/v1/diffusion/probe", "{\"prompt\": \"hi\", \"masks\": 0}", "masks", "masks must lie")]
     public async Task BadRequestsGet400NamingTheField(string path, string body, string? param, string message)
     {
