@@ -34,6 +34,6 @@ public static class NonFinite
         using var scope = NewDisposeScope();
         // +inf/-inf are legitimate only as masks (-inf): a NaN or +inf is not.
         long bad = (isnan(logits).logical_or(isposinf(logits))).sum().item<long>();
-        if (bad > 0) throw new DlmException($"{model}: the model's logits hold {bad:N0} NaN or +infinity values; its weights or inputs are broken, sampling stopped");
+        if (bad > 0) throw new NonFiniteLogitsException($"{model}: the model's logits hold {bad:N0} NaN or +infinity values; its weights or inputs are broken, sampling stopped");
     }
 }

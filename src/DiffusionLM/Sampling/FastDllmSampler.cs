@@ -83,9 +83,9 @@ public sealed class FastDllmSampler(FastDllmOptions? options = null) : EngineSam
             {
                 using var stepScope = torch.NewDisposeScope();
                 if (!run.X.narrow(1, blockStart, o.BlockLength).eq(run.MaskId).any().item<bool>()) break;
-                // With a cache the prediction is made on the window the reference's cached model returns (dual: the
-                // block; prefix: the block and everything right of it), so noise is drawn for that shape, as there.
-                int ws = first, wlen = (o.Cache == CacheMode.Dual ? blockEnd : run.Total) - ws;
+                // With a cache the prediction is made on the window the reference's cached model returns, so noise is
+                // drawn for that shape, as there.
+                var (ws, wlen) = run.PredictedWindow(blockStart, blockEnd);
                 var logits = Categorical.NoMask(run.Forward(ws, wlen), run.MaskId);
                 var (x0, conf) = Predict(logits, o.Temperature, o.Remasking, generator);
                 var commits = new List<Commit>();

@@ -70,11 +70,8 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
         var maskIndex = x.eq(maskId);
 
         // Uncached, every position is predicted, as the reference does (its noise has the full logits' shape, so the same
-        // seed gives the same tokens). With a cache, only the window Fast-dLLM's cached model returns (dual: the block;
-        // prefix: the block and everything right of it): its noise has that shape, as in Fast-dLLM's reference, and the
-        // step costs the window, not the sequence.
-        int ws = o.Cache == CacheMode.None ? 0 : blockStart;
-        int wlen = (o.Cache == CacheMode.Dual ? blockEnd : total) - ws;
+        // seed gives the same tokens); with a cache only the engine's window, so the step costs the window, not the sequence.
+        var (ws, wlen) = run.PredictedWindow(blockStart, blockEnd);
 
         Tensor logits;
         if (o.CfgScale > 0)

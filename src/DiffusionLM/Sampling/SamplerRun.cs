@@ -120,7 +120,7 @@ internal sealed class SamplerRun : IDisposable
             Seen(logits);
             return logits;
         }
-        int start = _blockStart, length = (Cache == CacheMode.Prefix ? Total : _blockEnd) - start;
+        var (start, length) = PredictedWindow(_blockStart, _blockEnd);
         var window = WindowForward(start, length);
         var full = _recorded.clone();
         full.narrow(1, start, length).copy_(window);
@@ -138,12 +138,20 @@ internal sealed class SamplerRun : IDisposable
         if (from < 0 || length < 0 || from + length > Total)
             throw new ArgumentOutOfRangeException(nameof(from), $"{Name} sampler: positions [{from}, {from + length}) outside the sequence of {Total}");
         bool windowStep = Cache != CacheMode.None && _blockStart >= 0 && !_needRecording && _recorded is not null;
-        int start = _blockStart, windowLength = (Cache == CacheMode.Prefix ? Total : _blockEnd) - start;
+        var (start, windowLength) = PredictedWindow(_blockStart, _blockEnd);
         if (!windowStep || Observer is not null || from < start || from + length > start + windowLength)
             return Forward().narrow(1, from, length);
         var window = WindowForward(start, windowLength);
         return window.narrow(1, from - start, length);
     }
+
+    /// <summary>
+    /// The positions a step in the block [<paramref name="blockStart"/>, <paramref name="blockEnd"/>) predicts: every one
+    /// uncached, as LLaDA's reference; under a cache the window Fast-dLLM's cached model recomputes (dual: the block;
+    /// prefix: the block and everything right of it), which is also the shape its noise is drawn for.
+    /// </summary>
+    public (int Start, int Length) PredictedWindow(int blockStart, int blockEnd) =>
+        Cache == CacheMode.None ? (0, Total) : (blockStart, (Cache == CacheMode.Dual ? blockEnd : Total) - blockStart);
 
     Tensor WindowForward(int start, int length)
     {

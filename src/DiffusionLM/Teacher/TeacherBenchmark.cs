@@ -154,7 +154,7 @@ public sealed class TeacherBenchmark(LladaModel teacher, Llama2cTokenizer tokeni
         // Weights can stay finite while a huge learning rate leaves logits that overflow: the evaluation then stops at the
         // logits check, whose message cannot know which option trained the model.
         try { return Score(name, init, model, windows, judge, lr, lastLoss, trainSeconds); }
-        catch (DlmException e) when (e.Message.Contains("logits hold")) { throw Diverged(lr, name); }
+        catch (NonFiniteLogitsException) { throw Diverged(lr, name); }
     }
 
     DenoiserResult Score(string name, string init, LladaModel model, Tensor windows, TeacherJudge judge, double lr, double lastLoss, double trainSeconds)

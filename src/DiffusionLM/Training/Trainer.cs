@@ -117,6 +117,8 @@ public sealed class Trainer
             });
         }
 
+        // The divergence errors name --lr: the option a user lowers.
+        string who = $"training at --lr {opts.LearningRate ?? preset.LearningRate}";
         model.train();
         while (totalSteps == 0 || step < totalSteps)
         {
@@ -131,8 +133,6 @@ public sealed class Trainer
             double lr = totalSteps > 0
                 ? TrainingLoop.Schedule(new LoopSettings(totalSteps, opts.LearningRate ?? preset.LearningRate, warmup)).At(step)
                 : new LearningRateSchedule(opts.LearningRate ?? preset.LearningRate, warmup, warmup + 1).At(step);
-            // The divergence errors name --lr: the option a user lowers.
-            string who = $"training at --lr {opts.LearningRate ?? preset.LearningRate}";
             double loss = TrainingLoop.Step(model, process, sampler.Draw, optimizer, opts.Seed, step, lr, opts.GradClip, who);
             trainLoss.Add(loss);
             tokensSeen += (long)batchSize * seqLen;
@@ -150,7 +150,7 @@ public sealed class Trainer
                 TrainingLoop.EnsureFinite(model, step, who);
                 // Finite but huge weights (--lr 2e9) overflow the logits instead: the forward's own check names no option.
                 try { val = ValidationLoss(model, process, valBatches, opts.Seed); }
-                catch (DlmException) { throw new DlmException($"{who} diverged by step {step} (the validation logits are no longer finite); lower the learning rate"); }
+                catch (NonFiniteLogitsException) { throw new DlmException($"{who} diverged by step {step} (the validation logits are no longer finite); lower the learning rate"); }
                 if (!double.IsFinite(val.Value)) throw new DlmException($"{who} diverged by step {step} (validation loss {val}); lower the learning rate");
                 valLoss.Add(new TrainingState.ValPoint(step, val.Value));
                 model.train();
