@@ -9,6 +9,8 @@ public static class Program
     {
         // Before anything loads libtorch: its OpenMP threads must not spin (see ThreadWaitPolicy).
         DiffusionLM.Runtime.ThreadWaitPolicy.Apply();
+        // Freed tensor memory stays in the heap instead of being faulted in again (see NativeAllocator).
+        DiffusionLM.Runtime.NativeAllocator.Apply();
         return Run(args);
     }
 

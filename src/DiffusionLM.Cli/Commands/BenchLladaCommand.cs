@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DiffusionLM.Models;
 using DiffusionLM.Models.Hf;
 using DiffusionLM.Models.Llada;
 using TorchSharp;
@@ -12,7 +13,8 @@ namespace DiffusionLM.Cli.Commands;
 /// <summary>
 /// dlm bench llada8b: peak memory and time of one forward pass of the full-size LLaDA-8B architecture
 /// (its real config.json values) with random bf16 weights made in memory on the fly, computed as real
-/// checkpoints are: weights kept bf16, each layer converted to fp32 inside its own scope.
+/// checkpoints are: weights kept bf16, each matrix converted into one reused fp32 buffer before its matmul,
+/// with the forward's matmul bound (its FLOPs at the same run's fp32 matmul rate) beside it.
 /// </summary>
 public static class BenchLladaCommand
 {
@@ -68,20 +70,47 @@ public static class BenchLladaCommand
             using (var scope = NewDisposeScope()) { model.Logits(ids); }
             double forwardSeconds = sw.Elapsed.TotalSeconds;
             long peak = PeakRssBytes();
+            // The bound: the forward's FLOPs at this run's fp32 matmul rate, measured on the forward's own widest
+            // matmul ([tokens, d_model] · [mlp, d_model]ᵀ), after the forward so its memory is not in the peak.
+            double rate = MatmulRate(len, config.DModel, config.MlpHiddenSize, g);
+            double flops = FlopCount.Forward(config, 1, len);
+            double boundSeconds = flops / rate;
             var figures = new
             {
                 layers = config.NLayers, tokens = r.GetValue(tokens), parameters = model.Weights.ParameterCount, weight_bytes = model.Weights.Bytes,
-                make_weights_seconds = makeSeconds, forward_seconds = forwardSeconds, rss_after_weights_bytes = rssWeights,
+                make_weights_seconds = makeSeconds, forward_seconds = forwardSeconds, forward_flops = flops,
+                matmul_gflops = rate / 1e9, matmul_bound_seconds = boundSeconds, forward_over_bound = forwardSeconds / boundSeconds,
+                rss_after_weights_bytes = rssWeights,
                 peak_rss_bytes = peak, peak_rss_before_bytes = rssStart, threads = get_num_threads(),
             };
             if (r.GetValue(json)) { Io.Out.WriteLine(JsonSerializer.Serialize(figures)); return 0; }
             Io.Out.WriteLine($"LLaDA-8B architecture, {config.NLayers} layers, {figures.parameters:N0} parameters in bf16 ({figures.weight_bytes / 1e9:F2} GB)");
             Io.Out.WriteLine($"random weights made in {makeSeconds:F1} s; RSS {rssWeights / 1e9:F2} GB once they exist");
             Io.Out.WriteLine($"one forward pass of {figures.tokens} tokens: {forwardSeconds:F1} s ({get_num_threads()} threads)");
+            Io.Out.WriteLine($"its {flops / 1e12:F2} TFLOP at this run's fp32 matmul rate ({rate / 1e9:F1} GFLOP/s on {len}×{config.DModel} · {config.DModel}×{config.MlpHiddenSize}): {boundSeconds:F1} s; forward ÷ matmul bound {forwardSeconds / boundSeconds:F2}");
             Io.Out.WriteLine($"peak RSS (VmHWM) {peak / 1e9:F2} GB");
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>FLOP/s of an fp32 linear [1, tokens, inner] · [outer, inner]ᵀ: the median of three after a warm-up.</summary>
+    static double MatmulRate(int tokens, int inner, int outer, Generator g)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = randn([1, tokens, inner], generator: g);
+        var w = randn([outer, inner], generator: g);
+        nn.functional.linear(x, w).Dispose();
+        var times = new double[3];
+        for (int i = 0; i < times.Length; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            nn.functional.linear(x, w).Dispose();
+            times[i] = sw.Elapsed.TotalSeconds;
+        }
+        Array.Sort(times);
+        return 2.0 * tokens * inner * outer / times[1];
     }
 
     static long StatusField(string field)

@@ -51,8 +51,8 @@ public sealed record DecoderLayout(string Embed, string FinalNorm, string Head, 
 
 /// <summary>
 /// The forward pass of a Llama-style bidirectional decoder over a <see cref="WeightStore"/>, computed in
-/// fp32 one layer at a time: each layer's weights are converted from their storage dtype inside the
-/// layer's dispose scope and freed before the next layer, and the output head is converted in row
+/// fp32 one layer at a time: each matrix is converted from its storage dtype into the store's one reused
+/// fp32 buffer just before its matmul (<see cref="WeightStore.Linear"/>), and the output head in row
 /// slices. The math is that of LLaDA's LLaDALlamaBlock and of Qwen2/Dream's decoder layer:
 /// x += o(attn(rope(q(n1(x))), rope(k(n1(x))), v(n1(x)))); x += down(silu(gate(n2(x))) * up(n2(x))).
 /// </summary>
@@ -84,11 +84,7 @@ public static class DecoderForward
         var head = d.TiedHead ? names.Embed + ".weight" : names.Head + ".weight";
         var parts = new List<Tensor>();
         for (long start = 0; start < d.VocabRows; start += HeadSlice)
-        {
-            long n = Math.Min(HeadSlice, d.VocabRows - start);
-            using var slice = w.F32Rows(head, start, n);
-            parts.Add(nn.functional.linear(x, slice));
-        }
+            parts.Add(w.LinearRows(x, head, start, Math.Min(HeadSlice, d.VocabRows - start)));
         var logits = parts.Count == 1 ? parts[0] : cat(parts, -1);
         if (d.ScaleLogits) logits = logits * (1.0 / Math.Sqrt(d.DModel));
         return logits.MoveToOuterDisposeScope();
@@ -100,7 +96,7 @@ public static class DecoderForward
         Tensor Lin(Tensor input, string part)
         {
             var bias = names.Name(i, part, "bias");
-            return nn.functional.linear(input, w.F32(names.Name(i, part)), w.Contains(bias) ? w.F32(bias) : null);
+            return w.Linear(input, names.Name(i, part), w.Contains(bias) ? bias : null);
         }
         var h = RmsNorm(x, w.F32(names.Name(i, "attn_norm")), d.RmsEps);
         var q = Lin(h, "q").view(b, l, d.NHeads, d.HeadDim).transpose(1, 2);

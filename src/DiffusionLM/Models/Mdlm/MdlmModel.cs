@@ -136,7 +136,7 @@ public sealed class MdlmModel : IHfDenoiser
             string p = $"backbone.blocks.{i}.";
             var mod = Linear(c, p + "adaLN_modulation").unsqueeze(1).chunk(6, 2);
             var h = Modulate(LayerNorm(x, p + "norm1.weight"), mod[0], mod[1]);
-            var qkv = nn.functional.linear(h, w.F32(p + "attn_qkv.weight")).view(b, l, 3, heads, hd);
+            var qkv = w.Linear(h, p + "attn_qkv.weight").view(b, l, 3, heads, hd);
             var q = qkv.select(2, 0).transpose(1, 2);
             var k = qkv.select(2, 1).transpose(1, 2);
             var v = qkv.select(2, 2).transpose(1, 2);
@@ -144,7 +144,7 @@ public sealed class MdlmModel : IHfDenoiser
             k = k * cos + DecoderForward.RotateHalf(k) * sin;
             var att = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: false)
                 .transpose(1, 2).reshape(b, l, d);
-            x = x + mod[2] * nn.functional.linear(att, w.F32(p + "attn_out.weight"));
+            x = x + mod[2] * w.Linear(att, p + "attn_out.weight");
             var m = Modulate(LayerNorm(x, p + "norm2.weight"), mod[3], mod[4]);
             m = Linear(GeluTanh(Linear(m, p + "mlp.0")), p + "mlp.2");
             x = (x + mod[5] * m).MoveToOuterDisposeScope();
@@ -154,7 +154,7 @@ public sealed class MdlmModel : IHfDenoiser
         return Linear(x, "backbone.output_layer.linear").MoveToOuterDisposeScope();
     }
 
-    Tensor Linear(Tensor x, string prefix) => nn.functional.linear(x, Weights.F32(prefix + ".weight"), Weights.F32(prefix + ".bias"));
+    Tensor Linear(Tensor x, string prefix) => Weights.Linear(x, prefix + ".weight", prefix + ".bias");
 
     Tensor LayerNorm(Tensor x, string weight) => nn.functional.layer_norm(x, [x.shape[^1]], eps: LayerNormEps) * Weights.F32(weight);
 
