@@ -10,8 +10,9 @@ namespace DiffusionLM.Runtime;
 /// fresh mmap and trims the heap's free top beyond twice that, so a forward pass that allocates and frees
 /// the same few-MiB activations layer after layer pays a page fault per 4 KiB, again and again. On this
 /// project's 2-core VM a fresh page costs about 2.5 ms per MiB: converting a 200 MB bf16 matrix into a new
-/// fp32 tensor took 500 ms, into an existing one 9 ms, and a 25M-parameter forward at 1,024 tokens ran
-/// 1.45× faster with the heap kept (dlm bench, "width-512 forward"). We fix the mmap threshold at glibc's
+/// fp32 tensor took 500 ms, into an existing one 9 ms. With the heap kept, the default model's 8×512
+/// forward ran at 18.7k–19.6k tokens/s against 15.0k–18.8k (three alternating runs each, one thread); a
+/// 25M-parameter forward was unchanged within noise. We fix the mmap threshold at glibc's
 /// ceiling (blocks up to 32 MiB come from the heap and are reused) and let up to 1 GiB of free heap stay
 /// mapped. Blocks above 32 MiB still come from mmap; the code that converts large weights reuses one buffer
 /// instead (<see cref="Models.Hf.WeightStore.Linear"/>).
