@@ -98,6 +98,8 @@ public sealed class WeightStore : IDisposable
     /// converted into one fp32 buffer the store keeps and reuses (guarded by a lock), not into a new tensor:
     /// a fresh 200 MB tensor costs its page faults (500 ms against 9 ms for the copy itself on the 2-core VM),
     /// which made LLaDA-8B's forward pass ten times slower than its matmuls. An fp32 weight is used as stored.
+    /// For inference (the Hugging Face models run under no_grad): the next call overwrites the buffer, so a
+    /// graph that kept it for a backward pass would read the wrong weight.
     /// </summary>
     public Tensor Linear(Tensor input, string weight, string? bias = null) => LinearRows(input, weight, 0, Raw(weight).shape[0], bias);
 
