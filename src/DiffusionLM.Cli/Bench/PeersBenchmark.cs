@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DiffusionLM.Models;
 using DiffusionLM.Models.Gguf;
 using DiffusionLM.Models.Llada;
+using DiffusionLM.Runtime;
 using DiffusionLM.Sampling;
 using DiffusionLM.Text;
 using TorchSharp;
@@ -27,6 +28,17 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
     static readonly GgufDType[] Quants = [GgufDType.F32, GgufDType.F16, GgufDType.Q8_0];
     static string Tag(GgufDType d) => d switch { GgufDType.F32 => "f32", GgufDType.F16 => "f16", _ => "q8_0" };
 
+    /// <summary>The engine names of our two modes (the report matches on them).</summary>
+    public const string Ours = "DiffusionLM (TorchSharp)", OursBf16 = "DiffusionLM (TorchSharp, bf16 matmul)";
+
+    /// <summary>Runs <paramref name="work"/> with the model's projections and the process's oneDNN products in bf16, then back to float32.</summary>
+    static T Bf16<T>(LladaModel m, Func<T> work)
+    {
+        m.SetMatmul(MatmulMode.Bf16);
+        try { return MatmulPrecision.With(MatmulMode.Bf16, work); }
+        finally { m.SetMatmul(MatmulMode.Fp32); }
+    }
+
     public PeersModelResult Run(string name, LladaModel model, ITokenizer tok, int[] prompt, string work)
     {
         var c = model.Config;
@@ -42,7 +54,8 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
         foreach (int len in o.ForwardLengths.Where(l => l <= c.MaxSequenceLength))
         {
             log($"{name}: forward at {len} tokens");
-            forward.Add(Row("DiffusionLM (TorchSharp)", len, OurForward(model, len)));
+            forward.Add(Row(Ours, len, OurForward(model, len)));
+            forward.Add(Row(OursBf16, len, Bf16(model, () => OurForward(model, len))));
             foreach (var q in Quants)
                 forward.Add(Row($"llama.cpp {Tag(q)}", len, Median(llama.Run("forward", gguf[q], T(len), T(o.Repeats), T(o.Threads))["seconds"]!.AsArray().Select(x => (double)x!))));
             if (python is not null)
@@ -55,10 +68,11 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
         var ids = randint(0, c.VocabSize, [1, plen], generator: g).data<long>().Select(x => (int)x).ToArray();
         var idsFile = Path.Combine(work, "parity-ids.txt");
         File.WriteAllLines(idsFile, ids.Select(T));
-        float[] ours;
-        using (no_grad()) using (var s = NewDisposeScope()) ours = model.Logits(tensor(ids.Select(x => (long)x).ToArray(), [1, plen])).data<float>().ToArray();
+        float[] OurLogits() { using (no_grad()) using (var s = NewDisposeScope()) return model.Logits(tensor(ids.Select(x => (long)x).ToArray(), [1, plen])).data<float>().ToArray(); }
+        float[] ours = OurLogits();
         var parity = new List<ParityRow>();
         double scale = ours.Max(Math.Abs);
+        parity.Add(new("DiffusionLM, bf16 matmul", MaxDiff(ours, Bf16(model, OurLogits)), scale));
         foreach (var q in Quants)
             parity.Add(new($"llama.cpp {Tag(q)}", MaxDiff(ours, Shifted(c, Logits(llama, gguf[q], idsFile, work))), scale));
         // libllama's default flash attention rounds through f16 on the CPU; without it f32 is exact up to summation order.
@@ -74,10 +88,15 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
             log($"{name}: generation, DiffusionLM one token per step");
             var slow = OurGenerate(model, prompt, SamplerRegistry.Create("llada", new SamplerSettings(o.GenLength, steps, o.BlockLength)));
             var reference = slow.Ids;
-            generation.Add(Gen("DiffusionLM (TorchSharp)", "llada, 1 token/step", slow.Nfe, slow.Seconds, slow.Ids, reference));
+            generation.Add(Gen(Ours, "llada, 1 token/step", slow.Nfe, slow.Seconds, slow.Ids, reference));
             log($"{name}: generation, DiffusionLM {o.FastSampler}");
-            var fast = OurGenerate(model, prompt, SamplerRegistry.Create(o.FastSampler, new SamplerSettings(o.GenLength, steps, o.BlockLength) { Threshold = o.Threshold, Cache = o.FastCache }));
-            generation.Add(Gen("DiffusionLM (TorchSharp)", $"{o.FastSampler}{(SamplerRegistry.Find(o.FastSampler).Option("--threshold") is null ? ", 1 token/step" : $", threshold {o.Threshold}")}, cache {CacheModes.Name(o.FastCache)}", fast.Nfe, fast.Seconds, fast.Ids, reference));
+            ISampler Fast() => SamplerRegistry.Create(o.FastSampler, new SamplerSettings(o.GenLength, steps, o.BlockLength) { Threshold = o.Threshold, Cache = o.FastCache });
+            string fastSetting = $"{o.FastSampler}{(SamplerRegistry.Find(o.FastSampler).Option("--threshold") is null ? ", 1 token/step" : $", threshold {o.Threshold}")}, cache {CacheModes.Name(o.FastCache)}";
+            var fast = OurGenerate(model, prompt, Fast());
+            generation.Add(Gen(Ours, fastSetting, fast.Nfe, fast.Seconds, fast.Ids, reference));
+            log($"{name}: generation, DiffusionLM {o.FastSampler} with bf16 matmul");
+            var fastBf16 = Bf16(model, () => OurGenerate(model, prompt, Fast()));
+            generation.Add(Gen(OursBf16, fastSetting, fastBf16.Nfe, fastBf16.Seconds, fastBf16.Ids, reference));
             log($"{name}: generation, llama.cpp f32");
             var lj = llama.Run("generate", gguf[GgufDType.F32], promptFile, T(o.GenLength), T(o.BlockLength), T(steps), T(o.Threads));
             generation.Add(Gen("llama.cpp f32", "diffusion loop, 1 token/step", (int)lj["nfe"]!, (double)lj["seconds"]!, lj["ids"]!.AsArray().Select(x => (long)x!).ToArray(), reference));

@@ -54,17 +54,19 @@ public static class GenerateCommand
         var gamma = new Option<double?>("--gamma") { Description = SamplerHelp.Describe("--gamma") };
         var clamp = new Option<bool>("--clamp") { Description = SamplerHelp.Describe("--clamp") };
         var allowSpecial = PromptOptions.AllowSpecialTokens();
+        var matmul = MatmulOptions.Create();
         var json = new Option<bool>("--json") { Description = "print {\"text\", \"ids\", \"trace\"}: the trace lists the positions committed at each step with their confidence" };
 
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, prompts, numSamples, batchSize, outFile, timings, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
-            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial, cache, gamma,
+            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial, cache, gamma, matmul,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
             using var loaded = ModelLoader.Load(ModelLocator.Resolve(r.GetValue(model)));
             var (m, tokenizer) = (loaded.Model, loaded.Tokenizer);
+            MatmulOptions.Apply(r.GetValue(matmul)!, m);
             int? eot = r.GetValue(eotId) ?? (tokenizer as HfTokenizer)?.Find("<|eot_id|>") ?? (tokenizer as HfTokenizer)?.Find("<|im_end|>");
             var settings = new SamplerSettings(
                 GenLength: r.GetValue(genLength), Steps: r.GetValue(steps), BlockLength: r.GetValue(blockLength),

@@ -14,6 +14,12 @@ public sealed class LladaBlock : nn.Module
     public readonly Linear q_proj, k_proj, v_proj, attn_out, ff_proj, up_proj, ff_out;
     readonly int _nHeads, _nKvHeads, _headDim;
 
+    /// <summary>bf16 copies of this block's weights when the model runs with <see cref="Runtime.MatmulMode.Bf16"/>; null: float32.</summary>
+    internal Bf16Projections? Bf16 { get; set; }
+
+    Tensor Project(TorchSharp.Modules.Linear projection, Tensor x) =>
+        Bf16 is { } b ? b.Linear(x, projection.weight!) : projection.forward(x);
+
     public LladaBlock(string name, ModelConfig c) : base(name)
     {
         _nHeads = c.NHeads; _nKvHeads = c.NKvHeads; _headDim = c.HeadDim;
@@ -42,9 +48,9 @@ public sealed class LladaBlock : nn.Module
         using var scope = NewDisposeScope();
         long b = x.shape[0], l = x.shape[1];
         var h = attn_norm.forward(x);
-        var q = q_proj.forward(h).view(b, l, _nHeads, _headDim).transpose(1, 2);
-        var k = k_proj.forward(h).view(b, l, _nKvHeads, _headDim).transpose(1, 2);
-        var v = v_proj.forward(h).view(b, l, _nKvHeads, _headDim).transpose(1, 2);
+        var q = Project(q_proj, h).view(b, l, _nHeads, _headDim).transpose(1, 2);
+        var k = Project(k_proj, h).view(b, l, _nKvHeads, _headDim).transpose(1, 2);
+        var v = Project(v_proj, h).view(b, l, _nKvHeads, _headDim).transpose(1, 2);
         (q, k) = rope.Apply(q, k, offset);
         if (cache is not null) (k, v) = cache.Append(k, v);
         if (blockCache is { } use)
@@ -74,9 +80,9 @@ public sealed class LladaBlock : nn.Module
             attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal && mask is null);
         }
         attn = attn.transpose(1, 2).reshape(b, l, _nHeads * _headDim);
-        x = x + attn_out.forward(attn);
+        x = x + Project(attn_out, attn);
         var f = ff_norm.forward(x);
-        x = x + ff_out.forward(nn.functional.silu(ff_proj.forward(f)) * up_proj.forward(f));
+        x = x + Project(ff_out, nn.functional.silu(Project(ff_proj, f)) * Project(up_proj, f));
         return x.MoveToOuterDisposeScope();
     }
 }

@@ -126,7 +126,7 @@ public sealed partial class LladaModel : nn.Module, IContinuousDenoiser
         for (int i = 0; i < t.blocks.Count; i++)
             x = ((LladaBlock)t.blocks[i]).Forward(x, _rope, offset, mask, builtInCausal, cache?.Layers[i], blockCache, i);
         x = t.ln_f.forward(x);
-        var logits = Config.WeightTying ? nn.functional.linear(x, t.wte.weight!) : t.ff_out!.forward(x);
+        var logits = Head(x);
         if (Config.LogitsShift && l > 1 && blockCache is not { Recording: false })
             logits = cat([logits.narrow(1, 0, 1), logits.narrow(1, 0, l - 1)], 1);
         return logits;
@@ -175,7 +175,7 @@ public sealed partial class LladaModel : nn.Module, IContinuousDenoiser
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _rope.Dispose();
+        if (disposing) { _rope.Dispose(); DisposeBf16(); }
         base.Dispose(disposing);
     }
 }

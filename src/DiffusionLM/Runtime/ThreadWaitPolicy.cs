@@ -20,7 +20,19 @@ namespace DiffusionLM.Runtime;
 public static class ThreadWaitPolicy
 {
     public const string Variable = "OMP_WAIT_POLICY";
+    /// <summary>libgomp's spin count before a waiting thread sleeps; it overrides what the policy implies.</summary>
+    public const string SpinVariable = "GOMP_SPINCOUNT";
     public const string Default = "PASSIVE";
+
+    /// <summary>The variables dlm sets when the user set neither <see cref="Variable"/> nor <see cref="SpinVariable"/>.</summary>
+    public static readonly IReadOnlyDictionary<string, string> DefaultSettings = new Dictionary<string, string>
+    {
+        [Variable] = Default,
+    };
+
+    /// <summary>"A=x B=y", in a fixed order, for reports.</summary>
+    public static string Describe(IReadOnlyDictionary<string, string> variables) =>
+        string.Join(" ", variables.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
 
     /// <summary>What the process runs under after <see cref="Apply"/>: the user's value or ours.</summary>
     public static string Effective => Environment.GetEnvironmentVariable(Variable) ?? Default;
@@ -30,18 +42,25 @@ public static class ThreadWaitPolicy
 
     static bool _applied;
 
-    /// <summary>Sets OMP_WAIT_POLICY=PASSIVE in the native and managed environment unless already set. Idempotent.</summary>
+    /// <summary>Sets <see cref="DefaultSettings"/> in the native and managed environment unless the user set either variable. Idempotent.</summary>
     public static void Apply()
     {
         if (_applied) return;
         _applied = true;
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Variable))) { SetByUser = true; return; }
-        Environment.SetEnvironmentVariable(Variable, Default);
-        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(Variable)) || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(SpinVariable)))
         {
-            try { _ = setenv(Variable, Default, 0); }
-            catch (DllNotFoundException) { } // no libc to call: the managed value still reaches child processes
-            catch (EntryPointNotFoundException) { }
+            SetByUser = true;
+            return;
+        }
+        foreach (var (name, value) in DefaultSettings)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+            if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+            {
+                try { _ = setenv(name, value, 0); }
+                catch (DllNotFoundException) { } // no libc to call: the managed value still reaches child processes
+                catch (EntryPointNotFoundException) { }
+            }
         }
         // Windows: the CRT reads the process environment block, which SetEnvironmentVariable updates.
     }

@@ -40,6 +40,8 @@ public static partial class HostileCases
         G("block-length not dividing gen-length", "--block-length", "--gen-length", "4", "--block-length", "3"),
         G("steps not divisible by blocks", "--steps", "--gen-length", "8", "--block-length", "4", "--steps", "3"),
         G("temperature negative", "--temperature", "--temperature", "-1"),
+        G("matmul mode unknown", "--matmul", "--matmul", "fp8"),
+        GOk("matmul bf16 generates", "--matmul", "bf16"),
         G("temperature infinite", "--temperature", "--temperature", "Infinity"),
         G("cfg negative", "--cfg", "--cfg", "-1"),
         G("cfg NaN", "--cfg", "--cfg", "NaN"),
