@@ -28,14 +28,14 @@ public static class BenchWaitPolicyCommand
         var threads = new Option<int[]>("--threads") { Description = "torch thread counts to measure", DefaultValueFactory = _ => [1, Environment.ProcessorCount], AllowMultipleArgumentsPerToken = true };
         var policies = new Option<string[]>("--policies")
         {
-            Description = $"policies to compare, the first being the reference of the ratios: ACTIVE, PASSIVE, spin:N (PASSIVE with GOMP_SPINCOUNT=N), default (what dlm sets when you set neither variable: {ThreadWaitPolicy.Describe(ThreadWaitPolicy.DefaultSettings)})",
+            Description = $"policies to compare, the first being the reference of the ratios: ACTIVE, PASSIVE, spin:N (PASSIVE with GOMP_SPINCOUNT=N), default (neither variable set: dlm chooses at start, {ThreadWaitPolicy.Describe(ThreadWaitPolicy.SettingsFor(busy: false))} on an idle machine, {ThreadWaitPolicy.Describe(ThreadWaitPolicy.SettingsFor(busy: true))} on a busy one)",
             DefaultValueFactory = _ => ["ACTIVE", "PASSIVE", "default"],
             AllowMultipleArgumentsPerToken = true,
         };
         var busy = new Option<int>("--busy") { Description = "threads that spin in this process while the children run (0: an idle machine; 1: one other busy job)", DefaultValueFactory = _ => 0 };
         var child = new Option<string?>("--child") { Description = "(internal) run one workload in this process and print its seconds", Hidden = true };
         var json = new Option<bool>("--json") { Description = "print the figures as JSON" };
-        var cmd = new Command("wait-policy", "Time a 64-step generation and a batched forward in child processes under each OpenMP wait policy (ACTIVE spinning, PASSIVE, a bounded spin, dlm's default), taking turns, and print each one's ratio to the first (> 1 means slower).")
+        var cmd = new Command("wait-policy", "Time a 64-step generation and a batched forward in child processes under each OpenMP wait policy (ACTIVE spinning, PASSIVE, a bounded spin, dlm's own choice), taking turns, and print each one's ratio to the first (> 1 means slower); --busy 1 adds a competing job.")
         {
             model, repeats, threads, policies, busy, child, json,
         };
@@ -55,15 +55,18 @@ public static class BenchWaitPolicyCommand
                 foreach (int t in r.GetValue(threads)!.Distinct())
                 {
                     var times = specs.Select(_ => new List<double>()).ToArray();
+                    var choices = specs.Select(_ => new SortedSet<string>(StringComparer.Ordinal)).ToArray();
                     for (int i = 0; i < reps; i++)
                         for (int k = 0; k < specs.Length; k++)
                         {
                             int p = (k + i) % specs.Length; // rotate who goes first, so no policy always follows the same one
-                            times[p].Add(Spawn(specs[p], work, t, r.GetValue(model)));
+                            var (seconds, choice) = Spawn(specs[p], work, t, r.GetValue(model));
+                            times[p].Add(seconds);
+                            choices[p].Add(choice);
                         }
                     double reference = Median(times[0]);
                     for (int p = 0; p < specs.Length; p++)
-                        rows.Add(new Row(work, t, specs[p].Name, specs[p].Environment, Median(times[p]), Median(times[p]) / reference));
+                        rows.Add(new Row(work, t, specs[p].Name, specs[p].Environment, Median(times[p]), Median(times[p]) / reference, string.Join(" | ", choices[p])));
                 }
             string cpu = Reports.BenchFiles.CpuName();
             double loadAverage = LoadAverage();
@@ -72,18 +75,18 @@ public static class BenchWaitPolicyCommand
             foreach (var s in specs) Io.Out.WriteLine($"  {s.Name,-12} = {s.Environment}");
             Io.Out.WriteLine($"{"workload",-10} {"threads",7} {"policy",-12} {"median s",9} {"÷ " + specs[0].Name,10}");
             foreach (var row in rows)
-                Io.Out.WriteLine($"{row.workload,-10} {row.threads,7} {row.policy,-12} {row.seconds,9:F3} {row.ratio,10:F3}");
+                Io.Out.WriteLine($"{row.workload,-10} {row.threads,7} {row.policy,-12} {row.seconds,9:F3} {row.ratio,10:F3}{(row.policy == "default" ? "   " + row.children_chose : "")}");
             return 0;
         }));
         return cmd;
     }
 
-    public sealed record Row(string workload, int threads, string policy, string environment, double seconds, double ratio);
+    public sealed record Row(string workload, int threads, string policy, string environment, double seconds, double ratio, string children_chose);
 
     /// <summary>One policy to measure: a name and the OpenMP variables its child gets (the others removed).</summary>
     sealed record Policy(string Name, IReadOnlyDictionary<string, string> Variables)
     {
-        public string Environment => ThreadWaitPolicy.Describe(Variables);
+        public string Environment => Variables.Count == 0 ? "(neither variable: dlm's choice at start)" : ThreadWaitPolicy.Describe(Variables);
 
         public static Policy Parse(string spec)
         {
@@ -91,7 +94,7 @@ public static class BenchWaitPolicyCommand
             if (s.Equals("ACTIVE", StringComparison.OrdinalIgnoreCase) || s.Equals("PASSIVE", StringComparison.OrdinalIgnoreCase))
                 return new(s.ToUpperInvariant(), new Dictionary<string, string> { [ThreadWaitPolicy.Variable] = s.ToUpperInvariant() });
             if (s.Equals("default", StringComparison.OrdinalIgnoreCase))
-                return new("default", ThreadWaitPolicy.DefaultSettings);
+                return new("default", new Dictionary<string, string>()); // the child's own ThreadWaitPolicy decides
             if (s.StartsWith("spin:", StringComparison.OrdinalIgnoreCase) && long.TryParse(s[5..], out long n) && n >= 0)
                 return new($"spin:{n}", new Dictionary<string, string> { [ThreadWaitPolicy.Variable] = "PASSIVE", [ThreadWaitPolicy.SpinVariable] = n.ToString() });
             throw new DlmException($"--policies: \"{spec}\" is not a policy (expected ACTIVE, PASSIVE, default or spin:N with N ≥ 0)");
@@ -115,8 +118,8 @@ public static class BenchWaitPolicyCommand
 
     static double Median(List<double> xs) { var s = xs.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }
 
-    /// <summary>Runs this command again as a child under the policy and reads the seconds it prints.</summary>
-    static double Spawn(Policy policy, string workload, int threads, string? model)
+    /// <summary>Runs this command again as a child under the policy and reads the seconds it prints and what its policy was.</summary>
+    static (double Seconds, string Choice) Spawn(Policy policy, string workload, int threads, string? model)
     {
         var self = System.Environment.GetCommandLineArgs()[0];
         var psi = new ProcessStartInfo(System.Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -131,9 +134,10 @@ public static class BenchWaitPolicyCommand
         var stdout = p.StandardOutput.ReadToEnd();
         var stderr = p.StandardError.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0 || !double.TryParse(stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture, out double s))
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (p.ExitCode != 0 || lines.Length < 2 || !double.TryParse(lines[0], System.Globalization.CultureInfo.InvariantCulture, out double s))
             throw new DlmException($"bench wait-policy: the {policy.Name} child for {workload} failed (exit {p.ExitCode}): {stderr.Trim()}");
-        return s;
+        return (s, lines[1]);
     }
 
     static int Child(string workload, int threads, string? modelPath)
@@ -162,6 +166,7 @@ public static class BenchWaitPolicyCommand
             seconds.Add(sw.Elapsed.TotalSeconds);
         }
         Io.Out.WriteLine(Median(seconds).ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        Io.Out.WriteLine(ThreadWaitPolicy.Choice);
         return 0;
     }
 

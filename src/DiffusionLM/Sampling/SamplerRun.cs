@@ -46,6 +46,7 @@ internal sealed class SamplerRun : IDisposable
     int _blockStart = -1, _blockEnd = -1;
     bool _needRecording;
     Tensor? _seenState, _seenLogits, _seenContinuous; // owned copies for the observer
+    Runtime.SmallWorkThreads.Scope _threads;            // one thread while the run's forwards are small
 
     public static SamplerRun Start(string name, IDenoiser model, Tensor prompt, Tensor? attentionMask, int genLength,
         CacheMode cache = CacheMode.None, Action<SamplerObservation>? observer = null)
@@ -66,6 +67,7 @@ internal sealed class SamplerRun : IDisposable
         {
             Name = name, Model = model, X = x, Attention = attn, Batch = batch, PromptLength = promptLen, Total = total,
             Cache = cache, Observer = observer,
+            _threads = Runtime.SmallWorkThreads.OneThreadIfSmall(FlopCount.Forward(model.Config, batch, total)),
         };
     }
 
@@ -230,6 +232,8 @@ internal sealed class SamplerRun : IDisposable
         _kv?.Dispose(); _recorded?.Dispose();
         _seenState?.Dispose(); _seenLogits?.Dispose(); _seenContinuous?.Dispose();
         _kv = null; _recorded = _seenState = _seenLogits = _seenContinuous = null;
+        _threads.Dispose();
+        _threads = default;
     }
 
     static void Check(string name, Tensor prompt, Tensor? attentionMask, ModelConfig cfg, int genLength)

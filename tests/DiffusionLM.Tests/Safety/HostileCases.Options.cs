@@ -195,6 +195,9 @@ public static partial class HostileCases
         B("bench llada8b seq-len beyond LLaDA's context", "--seq-len", "bench", "llada8b", "--seq-len", "5000", "--layers", "1"),
         B("bench wait-policy repeats 0", "--repeats", "bench", "wait-policy", "--repeats", "0"),
         B("bench wait-policy threads 0 (was a child's abort)", "--threads", "bench", "wait-policy", "--threads", "0"),
+        B("bench wait-policy unknown policy", "--policies", "bench", "wait-policy", "--policies", "SPINNY"),
+        B("bench wait-policy negative spin count", "--policies", "bench", "wait-policy", "--policies", "spin:-5"),
+        B("bench wait-policy busy negative", "--busy", "bench", "wait-policy", "--busy", "-1"),
         B("bench teacher lr-scratch 0", "--lr-scratch", "bench", "teacher", "--lr-scratch", "0", "--out", "{out}"),
         // Finite weights, overflowing logits: the evaluation's logits check used to end the run without naming the option.
         B("bench teacher lr-scratch huge (trains, then diverges)", "--lr-scratch", "bench", "teacher", "--lr-scratch", "2147483648", "--train-steps", "1", "--batch-size", "2",
