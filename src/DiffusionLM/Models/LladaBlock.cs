@@ -17,7 +17,7 @@ public sealed class LladaBlock : nn.Module
     /// <summary>bf16 copies of this block's weights when the model runs with <see cref="Runtime.MatmulMode.Bf16"/>; null: float32.</summary>
     internal Bf16Projections? Bf16 { get; set; }
 
-    Tensor Project(TorchSharp.Modules.Linear projection, Tensor x) =>
+    Tensor Project(Linear projection, Tensor x) =>
         Bf16 is { } b ? b.Linear(x, projection.weight!) : projection.forward(x);
 
     public LladaBlock(string name, ModelConfig c) : base(name)

@@ -20,14 +20,19 @@ public enum MatmulMode
 /// calls libtorch's own <c>at::Context::setFloat32Precision(Float32Backend, Float32Op, Float32Precision)</c>;
 /// its arguments are plain enums, so the call needs no C++ object built on this side. The setting is
 /// process-wide, like the thread count. With <see cref="MatmulMode.Bf16"/> every float32 <c>mm</c>, <c>addmm</c>
-/// (so <c>linear</c>) and <c>bmm</c> whose shapes oneDNN takes runs through oneDNN with bf16 multiplies; on a CPU
-/// without bf16 support libtorch keeps MKL's float32 path (nothing changes, nothing fails).
+/// (so <c>linear</c>) and <c>bmm</c> whose shapes oneDNN takes runs through oneDNN, which may then multiply in bf16;
+/// on a CPU without bf16 support libtorch keeps MKL's float32 path (nothing changes, nothing fails).
 /// </summary>
 /// <remarks>
-/// Measured on the 2-core AMD EPYC (Zen 5, AVX512-BF16) this project runs on: a 64×4096 · 4096×12288 product at
-/// 2 threads took 12.6 ms in bf16 and 79 ms through MKL's float32 path. The enum values are those of libtorch
-/// 2.10's <c>ATen/Context.h</c>; <see cref="Current"/> reads the setting back through libtorch's getter, and the
-/// tests check the round trip and the numerical effect (a product that differs from float32 by bf16 rounding).
+/// What it does depends on the CPU. On the 2-core AMD EPYC (Zen 4, AVX512-BF16) this project ran on, oneDNN kept
+/// float32 arithmetic for float32 inputs (a 256×512 · 512×1536 product within 5e-6 of MKL's, of 5.9) and was simply
+/// faster than MKL (4.6 against 7.8 ms, one thread); bf16 products proper come from bf16 tensors, which is what
+/// <see cref="Models.Bf16Projections"/> gives the projections (2.2 ms for that product, within 0.02). On CPUs where
+/// oneDNN implements the down-conversion (AMX) the products here are bf16 too. The enum values are those of libtorch
+/// 2.10's <c>ATen/Context.h</c>, checked with a C++ probe against libtorch's <c>precision2str</c> and against the pairs
+/// <c>setFloat32MatmulPrecision("medium")</c> changes; an invalid (backend, op) pair makes libtorch throw a C++
+/// exception, which no .NET caller survives, so only this verified pair is passed. <see cref="Current"/> reads the
+/// setting back through libtorch's getter; the tests check the round trip and that products stay within bf16 rounding.
 /// </remarks>
 public static class MatmulPrecision
 {
