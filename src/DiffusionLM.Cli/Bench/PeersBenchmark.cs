@@ -97,9 +97,13 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
             log($"{name}: generation, DiffusionLM {o.FastSampler} with bf16 matmul");
             var fastBf16 = Bf16(model, () => OurGenerate(model, prompt, Fast()));
             generation.Add(Gen(OursBf16, fastSetting, fastBf16.Nfe, fastBf16.Seconds, fastBf16.Ids, reference));
-            log($"{name}: generation, llama.cpp f32");
-            var lj = llama.Run("generate", gguf[GgufDType.F32], promptFile, T(o.GenLength), T(o.BlockLength), T(steps), T(o.Threads));
-            generation.Add(Gen("llama.cpp f32", "diffusion loop, 1 token/step", (int)lj["nfe"]!, (double)lj["seconds"]!, lj["ids"]!.AsArray().Select(x => (long)x!).ToArray(), reference));
+            // f32 (the same arithmetic as ours) and q8_0 (llama.cpp's fastest forward here), so the ratio is not against its slowest loop.
+            foreach (var q in new[] { GgufDType.F32, GgufDType.Q8_0 })
+            {
+                log($"{name}: generation, llama.cpp {Tag(q)}");
+                var lj = llama.Run("generate", gguf[q], promptFile, T(o.GenLength), T(o.BlockLength), T(steps), T(o.Threads));
+                generation.Add(Gen($"llama.cpp {Tag(q)}", "diffusion loop, 1 token/step", (int)lj["nfe"]!, (double)lj["seconds"]!, lj["ids"]!.AsArray().Select(x => (long)x!).ToArray(), reference));
+            }
             if (python is not null)
             {
                 log($"{name}: generation, Python reference");
