@@ -12,8 +12,11 @@ namespace DiffusionLM.Runtime;
 /// the caller's count when it ends.
 /// </summary>
 /// <remarks>
-/// OpenMP's thread count is per calling thread (an ICV of its data environment), so the change is seen only by the
-/// thread that runs the sampler, and restored by it. Nested or concurrent small runs on one thread share one change.
+/// OpenMP's thread count is per calling thread (an ICV of its data environment), so the change is seen by the thread
+/// that runs the sampler, and restored by it. Nested or concurrent small runs on one thread share one change. One
+/// leak: libtorch also keeps the last count set process-wide and gives it to a thread on that thread's first parallel
+/// region, so a thread that starts torch work while a small run is under way begins on one thread (slower, and equal
+/// up to summation order) until it sets its own count.
 /// </remarks>
 public static class SmallWorkThreads
 {
