@@ -15,13 +15,17 @@ public static class MatmulOptions
         DefaultValueFactory = _ => "fp32",
     };
 
-    /// <summary>Parses the option and applies it to the process and, where the model has bf16 projections, to the model.</summary>
-    public static MatmulMode Apply(string value, IDenoiser model)
+    /// <summary>Parses the option and applies it (<see cref="Use"/>); fp32, libtorch's default, changes nothing.</summary>
+    public static void Apply(string value, IDenoiser model)
     {
         var mode = MatmulPrecision.Parse(value);
-        if (mode == MatmulMode.Fp32) return mode; // libtorch's default: nothing to change
+        if (mode != MatmulMode.Fp32) Use(mode, model);
+    }
+
+    /// <summary>Sets the mode on the process (oneDNN's float32 precision) and, where the model has bf16 projections, on the model.</summary>
+    public static void Use(MatmulMode mode, IDenoiser model)
+    {
         MatmulPrecision.Set(mode);
         if (model is LladaModel llada) llada.SetMatmul(mode);
-        return mode;
     }
 }

@@ -34,9 +34,9 @@ public sealed class PeersBenchmark(PeersOptions o, PeerProcess llama, PeerProces
     /// <summary>Runs <paramref name="work"/> with the model's projections and the process's oneDNN products in bf16, then back to float32.</summary>
     static T Bf16<T>(LladaModel m, Func<T> work)
     {
-        m.SetMatmul(MatmulMode.Bf16);
-        try { return MatmulPrecision.With(MatmulMode.Bf16, work); }
-        finally { m.SetMatmul(MatmulMode.Fp32); }
+        MatmulOptions.Use(MatmulMode.Bf16, m);
+        try { return work(); }
+        finally { MatmulOptions.Use(MatmulMode.Fp32, m); }
     }
 
     public PeersModelResult Run(string name, LladaModel model, ITokenizer tok, int[] prompt, string work)

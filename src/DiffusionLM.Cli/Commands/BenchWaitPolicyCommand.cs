@@ -66,13 +66,13 @@ public static class BenchWaitPolicyCommand
                         }
                     double reference = Median(times[0]);
                     for (int p = 0; p < specs.Length; p++)
-                        rows.Add(new Row(work, t, specs[p].Name, specs[p].Environment, Median(times[p]), Median(times[p]) / reference, string.Join(" | ", choices[p])));
+                        rows.Add(new Row(work, t, specs[p].Name, specs[p].Described, Median(times[p]), Median(times[p]) / reference, string.Join(" | ", choices[p])));
                 }
             string cpu = Reports.BenchFiles.CpuName();
             double loadAverage = LoadAverage();
             if (r.GetValue(json)) { Io.Out.WriteLine(JsonSerializer.Serialize(new { cpu, load_average_1min = loadAverage, busy_threads = busyThreads, repeats = reps, reference = specs[0].Name, rows })); return 0; }
             Io.Out.WriteLine($"{cpu}, {Environment.ProcessorCount} cores, {busyThreads} busy thread(s) beside the children, load average {loadAverage:F2} at the end, {reps} child processes per cell");
-            foreach (var s in specs) Io.Out.WriteLine($"  {s.Name,-12} = {s.Environment}");
+            foreach (var s in specs) Io.Out.WriteLine($"  {s.Name,-12} = {s.Described}");
             Io.Out.WriteLine($"{"workload",-10} {"threads",7} {"policy",-12} {"median s",9} {"÷ " + specs[0].Name,10}");
             foreach (var row in rows)
                 Io.Out.WriteLine($"{row.workload,-10} {row.threads,7} {row.policy,-12} {row.seconds,9:F3} {row.ratio,10:F3}{(row.policy == "default" ? "   " + row.children_chose : "")}");
@@ -86,7 +86,7 @@ public static class BenchWaitPolicyCommand
     /// <summary>One policy to measure: a name and the OpenMP variables its child gets (the others removed).</summary>
     sealed record Policy(string Name, IReadOnlyDictionary<string, string> Variables)
     {
-        public string Environment => Variables.Count == 0 ? "(neither variable: dlm's choice at start)" : ThreadWaitPolicy.Describe(Variables);
+        public string Described => Variables.Count == 0 ? "(neither variable: dlm's choice at start)" : ThreadWaitPolicy.Describe(Variables);
 
         public static Policy Parse(string spec)
         {
@@ -121,8 +121,8 @@ public static class BenchWaitPolicyCommand
     /// <summary>Runs this command again as a child under the policy and reads the seconds it prints and what its policy was.</summary>
     static (double Seconds, string Choice) Spawn(Policy policy, string workload, int threads, string? model)
     {
-        var self = System.Environment.GetCommandLineArgs()[0];
-        var psi = new ProcessStartInfo(System.Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var self = Environment.GetCommandLineArgs()[0];
+        var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (self.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) psi.ArgumentList.Add(self);
         foreach (var a in new[] { "bench", "wait-policy", "--child", workload, "--threads", threads.ToString() }) psi.ArgumentList.Add(a);
         if (model is not null) { psi.ArgumentList.Add("--model"); psi.ArgumentList.Add(model); }

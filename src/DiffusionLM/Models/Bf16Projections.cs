@@ -34,8 +34,6 @@ public sealed class Bf16Projections : IDisposable
         }
     }
 
-    public int Count => _copies.Count;
-
     /// <summary><c>x · weightᵀ</c> (+ bias) in bf16 with float32 input and output; float32 under autograd or for a weight without a copy.</summary>
     public Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {

@@ -8,9 +8,10 @@ public enum MatmulMode
     /// <summary>IEEE float32 throughout (libtorch's default; MKL's sgemm on x86). Exact up to summation order.</summary>
     Fp32,
     /// <summary>
-    /// float32 tensors in and out, the products taken in bfloat16 with float32 accumulation by oneDNN
-    /// (PyTorch's <c>torch.backends.mkldnn.matmul.fp32_precision = "bf16"</c>). Fast on CPUs with native bf16
-    /// dot products (AVX512-BF16, AMX); about 3 significant digits per product.
+    /// float32 tensors in and out, products allowed in bfloat16 with float32 accumulation: oneDNN's float32
+    /// precision set to bf16 (PyTorch's <c>torch.backends.mkldnn.matmul.fp32_precision = "bf16"</c>), and, for a
+    /// LLaDA-layout model, its projections multiplied against bf16 copies (<see cref="Models.Bf16Projections"/>).
+    /// Fast on CPUs with native bf16 dot products (AVX512-BF16, AMX); about 3 significant digits per bf16 product.
     /// </summary>
     Bf16,
 }
