@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using DiffusionLM.Corruption.Masking;
 using DiffusionLM.Models;
 using DiffusionLM.Sampling;
 using DiffusionLM.Serving;
@@ -127,7 +128,8 @@ public static class GenerateCommand
             if ((long)promptIds.Length + settings.GenLength > context)
                 throw new DlmException($"the prompt is {promptIds.Length} tokens and --gen-length {settings.GenLength}: {promptIds.Length + settings.GenLength} in all, longer than the model's context of {context} tokens");
             using var g = new torch.Generator((ulong)r.GetValue(seed));
-            var result = chosen.Generate(m, [promptIds], g);
+            // A model trained under a token-dependent corruption is sampled from its clean conditional (MaskEvidenceRemoval).
+            var result = chosen.Generate(MaskEvidenceRemoval.ForSampling(m, loaded.Folder), [promptIds], g);
             var completion = result.Completions[0];
             // The answer ends at the first eos: what follows is padding the model was trained to emit.
             int end = Array.IndexOf(completion, (long)m.Config.EosTokenId);

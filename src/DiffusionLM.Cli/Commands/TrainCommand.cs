@@ -37,13 +37,14 @@ public static class TrainCommand
         var sftFormat = new Option<string>("--sft-format") { Description = "with --sft: plain (prompt, then answer) or qa (\"Q: prompt\\nA:\" then the answer; the model is saved with that chat template, which generate --chat and probe use)", DefaultValueFactory = _ => "plain" };
         var timeCond = new Option<bool>("--time-conditioning") { Description = "give the denoiser the diffusion time t (LLaDA does not)" };
         var threads = new Option<int?>("--threads") { Description = "torch threads (default: libtorch's, one per core); 1 is often as fast for models under a few million parameters" };
+        var ema = new Option<double?>("--ema") { Description = "keep an exponential moving average of the weights with this decay (MDLM: 0.9999; short runs: 0.999), warmed up as MDLM's (min(decay, (1+n)/(10+n)) at update n); the saved model is the average, validation reports both" };
         var evalEvery = new Option<int>("--eval-interval") { Description = "steps between validation losses", DefaultValueFactory = _ => 100 };
         var saveEvery = new Option<int>("--save-interval") { Description = "steps between checkpoints", DefaultValueFactory = _ => 500 };
         var force = OutputOptions.Force("start a new run over a folder that holds one (without it, such a folder is refused)");
 
         var cmd = new Command("train", "Train a diffusion LM (masked, uniform or gaussian) on text files. Ctrl-C saves a checkpoint; --resume continues it.")
         {
-            data, outDir, preset, initFrom, dModel, layers, heads, kvHeads, mlp, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, corruption, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, evalEvery, saveEvery, threads, force,
+            data, outDir, preset, initFrom, dModel, layers, heads, kvHeads, mlp, steps, minutes, seed, resume, batch, seqLen, lr, vocab, tokenizer, process, corruption, schedule, sft, sftCut, minAnswer, sftFormat, timeCond, ema, evalEvery, saveEvery, threads, force,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -58,6 +59,7 @@ public static class TrainCommand
                 EvalInterval = r.GetValue(evalEvery), SaveInterval = r.GetValue(saveEvery),
                 InitFrom = r.GetValue(initFrom) is string init ? Path.GetFullPath(init) : null,
                 DModel = r.GetValue(dModel), Layers = r.GetValue(layers), Heads = r.GetValue(heads), KvHeads = r.GetValue(kvHeads), Mlp = r.GetValue(mlp),
+                Ema = r.GetValue(ema),
             };
             if (r.GetValue(threads) is int n)
             {
@@ -68,6 +70,7 @@ public static class TrainCommand
             if (options.VocabSize < 260) throw new DlmException($"--vocab-size {options.VocabSize} is too small (256 bytes + 4 special tokens at least)");
             OptionRanges.Positive("--lr", options.LearningRate);
             OptionRanges.Positive("--minutes", options.Minutes);
+            if (options.Ema is { } decay && !(decay > 0 && decay < 1)) throw new DlmException($"--ema {decay}: the decay must be between 0 and 1 (exclusive); MDLM uses 0.9999");
             var outPath = r.GetValue(outDir)!;
             bool isResume = r.GetValue(resume);
             var budget = TrainResume.Check(r, outPath, isResume, r.GetValue(force), options,
@@ -75,7 +78,7 @@ public static class TrainCommand
                 (data, o => o.Data), (preset, o => o.Preset), (seed, o => o.Seed), (batch, o => o.BatchSize), (seqLen, o => o.SeqLen), (lr, o => o.LearningRate),
                 (vocab, o => o.VocabSize), (tokenizer, o => o.Tokenizer), (process, o => o.Process), (schedule, o => o.Schedule), (sft, o => o.Sft),
                 (sftCut, o => o.SftCut), (minAnswer, o => o.MinAnswer), (sftFormat, o => o.SftFormat), (timeCond, o => o.TimeConditioning),
-                (evalEvery, o => o.EvalInterval), (saveEvery, o => o.SaveInterval),
+                (evalEvery, o => o.EvalInterval), (saveEvery, o => o.SaveInterval), (ema, o => o.Ema),
             ]);
             using var output = OutputFolder.Claim(outPath, "train", isResume ? OutputFolder.Existing.Continue : r.GetValue(force) ? OutputFolder.Existing.Replace : OutputFolder.Existing.Refuse,
                 [.. options.Data, options.Tokenizer]);
@@ -83,7 +86,8 @@ public static class TrainCommand
             var state = TrainingView.Run(on => new Trainer { OnProgress = on, NewBudget = budget }.Run(options, outPath, isResume, stop.Token));
             var lastVal = state.ValLoss.LastOrDefault();
             Io.Out.WriteLine($"saved {outPath} at step {state.Step}/{state.TotalSteps}" +
-                (lastVal is null ? "" : $"; validation loss {lastVal.Loss:F4} (ELBO, nats/token)"));
+                (lastVal is null ? "" : $"; validation loss {lastVal.Loss:F4} (ELBO, nats/token)") +
+                (state.EmaValLoss.LastOrDefault() is { } averaged ? $", the saved average's {averaged.Loss:F4}" : ""));
             return stop.Stopped ? 130 : 0;
         }));
         return cmd;

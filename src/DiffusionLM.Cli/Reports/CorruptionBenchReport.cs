@@ -33,13 +33,20 @@ public static class CorruptionBenchReport
             sb.AppendLine();
             sb.AppendLine("| corruption | " + string.Join(" | ", steps.Select(s => $"gen ppl, {s} steps [95%]")) + " | " + string.Join(" | ", steps.Select(s => $"entropy, {s} steps")) + " |");
             sb.AppendLine("|---|" + string.Concat(steps.Select(_ => "---:|")) + string.Concat(steps.Select(_ => "---:|")));
+            void GenRow(string label, List<GenCell> gen) =>
+                sb.AppendLine($"| {label} | " + string.Join(" | ", gen.Select(g => $"{F(g.gen_ppl, "F2")} [{F(g.ppl_low, "F2")}, {F(g.ppl_high, "F2")}]")) +
+                    " | " + string.Join(" | ", gen.Select(g => Pm(g.entropy))) + " |");
             foreach (var run in bed.runs)
-                sb.AppendLine($"| {run.corruption} | " + string.Join(" | ", run.gen.Select(g => $"{F(g.gen_ppl, "F2")} [{F(g.ppl_low, "F2")}, {F(g.ppl_high, "F2")}]")) +
-                    " | " + string.Join(" | ", run.gen.Select(g => Pm(g.entropy))) + " |");
+            {
+                GenRow(run.corruption, run.gen);
+                if (run.gen_raw_posterior is { } raw) GenRow($"{run.corruption} (raw posterior)", raw);
+            }
             sb.AppendLine();
             sb.AppendLine($"Samples: {bed.runs[0].gen[0].samples} per cell, temperature 1, LLaDA low-confidence remasking, one block. Bounds in nats/token over " +
                 $"{bed.runs[0].uniform_bound.n} held-out rows × {r.options.Mc} Monte-Carlo draws; the uniform bound (masked ELBO, linear schedule) is valid for every model; " +
-                "\"best\" is the own bound where the loss is one, else the uniform bound.");
+                "\"best\" is the own bound where the loss is one, else the uniform bound." +
+                (bed.runs.Any(x => x.gen_raw_posterior is not null)
+                    ? " A token-dependent corruption's samples read the clean conditional (the mask evidence log m_t(v) removed from its logits, t from the row's share of masks); \"raw posterior\" is the same sampler on its raw logits." : ""));
             sb.AppendLine();
         }
         sb.AppendLine($"CPU: {r.cpu}; seed {r.options.Seed}.");

@@ -17,21 +17,23 @@ public static class TrainingView
             .Start(ctx =>
             {
                 var task = ctx.AddTask("starting", maxValue: 1);
-                double? lastVal = null;
+                double? lastVal = null, lastEma = null;
                 result = train(p =>
                 {
                     if (p.Message is not null) { task.Description = Markup.Escape(p.Message); return; }
                     if (p.TotalSteps > 0) task.MaxValue = p.TotalSteps;
                     task.Value = p.Step;
                     lastVal = p.ValLoss ?? lastVal;
-                    task.Description = Markup.Escape(Describe(p, lastVal));
+                    lastEma = p.EmaValLoss ?? lastEma;
+                    task.Description = Markup.Escape(Describe(p, lastVal, lastEma));
                 });
             });
         return result!;
     }
 
-    static string Describe(TrainingProgress p, double? val) =>
-        $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F3}" + (val is null ? "" : $"  val {val:F3}") + $"  {p.TokensPerSecond:F0} tok/s  lr {p.LearningRate:E1}";
+    static string Describe(TrainingProgress p, double? val, double? ema) =>
+        $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:F3}" + (val is null ? "" : $"  val {val:F3}") + (ema is null ? "" : $"  ema val {ema:F3}") +
+        $"  {p.TokensPerSecond:F0} tok/s  lr {p.LearningRate:E1}";
 
     static TrainingState Plain(Func<Action<TrainingProgress>, TrainingState> train)
     {
@@ -40,7 +42,7 @@ public static class TrainingView
         {
             if (p.Message is not null) { Io.Err.WriteLine(p.Message); return; }
             // Every validation and the last step at once; the steps in between at the cadence of PlainProgress.
-            plain.Report(Describe(p, p.ValLoss) + $"  eta {p.Eta:hh\\:mm\\:ss}", force: p.ValLoss is not null || p.Step == p.TotalSteps);
+            plain.Report(Describe(p, p.ValLoss, p.EmaValLoss) + $"  eta {p.Eta:hh\\:mm\\:ss}", force: p.ValLoss is not null || p.Step == p.TotalSteps);
         });
     }
 }

@@ -28,10 +28,13 @@ public sealed record DecayCurve(double[] prompt_information, double[] kl_unigram
 /// <param name="best_bound_vs_uniform">paired difference of this model's best bound (own where it has one, else uniform) against uniform's model.</param>
 /// <param name="steps_to_uniform_final">first evaluated step at which this model's best bound is at or below the uniform model's final bound; null if never.</param>
 /// <param name="bayes_bound">the Bayes-optimal denoiser's bound under this corruption (HMM only): what the corruption alone costs.</param>
+/// <param name="gen_raw_posterior">for a token-dependent corruption, whose <paramref name="gen"/> samples the clean conditional
+/// (<see cref="Corruption.Masking.MaskEvidenceRemoval"/>): the same sampler on the model's raw logits, the posterior that includes the mask evidence.</param>
 public sealed record CorruptionRun(
     string corruption, bool claims_bound, double final_train_loss, double train_seconds,
     Estimate uniform_bound, Estimate? own_bound, Estimate uniform_bound_vs_uniform, Estimate best_bound_vs_uniform,
-    int? steps_to_uniform_final, List<CurvePoint> curve, List<GenCell> gen, DecayCurve? decay, Estimate? bayes_bound);
+    int? steps_to_uniform_final, List<CurvePoint> curve, List<GenCell> gen, DecayCurve? decay, Estimate? bayes_bound,
+    List<GenCell>? gen_raw_posterior = null);
 
 public sealed record TestbedResult(string name, string description, int train_steps, int batch_size, int seq_len, long parameters,
     double? exact_nll, List<CorruptionRun> runs, double[]? exact_information_by_distance);

@@ -49,7 +49,16 @@ public sealed class CorruptionComparison(IBenchTestbed bed, CorruptionBenchOptio
             double[]? ownRows = bound && name != MaskedCorruption.Uniform
                 ? BenchTraining.RowBounds(objective, model, bed.HeldOut, bed.HeldOutPrompt, options.Mc, options.Seed) : null;
             var best = ownRows ?? rows;
-            var gen = bed.Generate(model, sampling, s => OnProgress?.Invoke($"{bed.Name} {name}: {s}", 0, 1));
+            // A token-dependent corruption's model predicts the posterior that includes the mask evidence; its samples are
+            // drawn from the clean conditional (the evidence removed), and from the raw logits too, to show what that changes.
+            List<GenCell>? raw = null;
+            IDenoiser sampled = model;
+            if (objective is ITokenDependentMasking tokenDependent)
+            {
+                sampled = new MaskEvidenceRemoval(model, tokenDependent, bed.UnigramCounts.Select(c => (double)c).ToArray());
+                raw = bed.Generate(model, sampling, s => OnProgress?.Invoke($"{bed.Name} {name} (raw posterior): {s}", 0, 1));
+            }
+            var gen = bed.Generate(sampled, sampling, s => OnProgress?.Invoke($"{bed.Name} {name}: {s}", 0, 1));
             var decay = bed.Decay(model);
             var bayes = bed.BayesBound(name, objective);
             if (name == MaskedCorruption.Uniform)
@@ -60,7 +69,7 @@ public sealed class CorruptionComparison(IBenchTestbed bed, CorruptionBenchOptio
             double Best(CurvePoint p) => p.own_bound ?? p.uniform_bound;
             int? reach = curve.FirstOrDefault(p => Best(p) <= uniformFinalCurve!.Value)?.step;
             var run = new CorruptionRun(name.Spelling, bound, loss, seconds, Estimate.Of(rows), ownRows is null ? null : Estimate.Of(ownRows),
-                BenchTraining.Paired(rows, uniformRows!), BenchTraining.Paired(best, uniformBest!), reach, curve, gen, decay, bayes);
+                BenchTraining.Paired(rows, uniformRows!), BenchTraining.Paired(best, uniformBest!), reach, curve, gen, decay, bayes, raw);
             runs.Add(run);
         }
         return new TestbedResult(bed.Name, bed.Description, bed.TrainSteps, bed.BatchSize, bed.SeqLen, parameters, bed.ExactNll, runs, bed.ExactInformationByDistance);

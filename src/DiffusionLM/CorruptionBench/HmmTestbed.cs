@@ -70,7 +70,7 @@ public sealed class HmmTestbed : IBenchTestbed
         return new TrainingBatch(tensor(x));
     }
 
-    public List<GenCell> Generate(LladaModel model, IReadOnlyList<int> stepCounts, Action<string>? report)
+    public List<GenCell> Generate(IDenoiser model, IReadOnlyList<int> stepCounts, Action<string>? report)
     {
         int p = _o.HmmPrompt, gen = _o.HmmLength - p;
         var cells = new List<GenCell>();

@@ -25,7 +25,8 @@ public interface IBenchTestbed
     /// <summary>The exact NLL per token of the held-out rows, where the testbed knows it.</summary>
     double? ExactNll { get; }
     double[]? ExactInformationByDistance { get; }
-    List<GenCell> Generate(LladaModel model, IReadOnlyList<int> stepCounts, Action<string>? report);
+    /// <summary>Samples judged at each step count; <paramref name="model"/> is the trained model or a view of it (<see cref="Corruption.Masking.MaskEvidenceRemoval"/>).</summary>
+    List<GenCell> Generate(IDenoiser model, IReadOnlyList<int> stepCounts, Action<string>? report);
     DecayCurve Decay(LladaModel model);
     /// <summary>The Bayes-optimal denoiser's bound per token under this objective, where the testbed has one.</summary>
     Estimate? BayesBound(Models.MaskedCorruption corruption, IDiffusionObjective objective);

@@ -82,7 +82,7 @@ public sealed class StoryTestbed : IBenchTestbed
         return -logp.gather(-1, windows.narrow(1, 1, len - 1).unsqueeze(-1)).mean().item<double>();
     }
 
-    public List<GenCell> Generate(LladaModel model, IReadOnlyList<int> stepCounts, Action<string>? report)
+    public List<GenCell> Generate(IDenoiser model, IReadOnlyList<int> stepCounts, Action<string>? report)
     {
         var cells = new List<GenCell>();
         foreach (var steps in stepCounts)

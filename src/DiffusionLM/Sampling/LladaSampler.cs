@@ -59,6 +59,21 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
         return TransferSchedule.Counts(masked, steps);
     }
 
+    /// <summary>
+    /// The first position any row could commit in an uncached step of the block starting at <paramref name="blockStart"/>:
+    /// the leftmost mask left of the block (a hole in a prompt; earlier blocks are complete), else the block's start.
+    /// </summary>
+    static int FirstHole(Tensor maskIndex, int blockStart, int total)
+    {
+        if (blockStart == 0) return 0;
+        var holes = maskIndex.data<bool>().ToArray();
+        int first = blockStart;
+        for (int row = 0; row * total < holes.Length; row++)
+            for (int i = 0; i < first; i++)
+                if (holes[row * total + i]) { first = i; break; }
+        return first;
+    }
+
     /// <summary>One denoising step; updates x in place and returns what it committed.</summary>
     List<Commit> Step(SamplerRun run, Tensor promptIndex, Tensor? attnCfg, Generator generator, int eos, int eot,
         int blockStart, int blockEnd, int[][] counts, int step)
@@ -91,10 +106,19 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
             logits = wlen != total ? run.Forward(ws, wlen) : run.Forward();
         }
 
+        // Only positions that can be committed this step are scored: masked ones left of the block's end (uncached: the
+        // block and any hole left of it; cached: the block). The draws are still made for the predicted shape, so the
+        // generator's stream and every scored value are the reference's; what is skipped is arithmetic on positions whose
+        // prediction the reference computes and then discards (in a 256-token completion, seven eighths of them).
+        int from = o.Cache == CacheMode.None ? FirstHole(maskIndex, blockStart, total) : blockStart;
+        int n = blockEnd - from;
+        var drawShape = new long[] { batch, wlen, logits.shape[2] };
+        logits = logits.narrow(1, from - ws, n);
+
         // Out of place (index_fill, not index_fill_) so a model's returned tensor is never mutated.
         if (o.LogitsEosInf) logits = logits.index_fill(-1, torch.tensor(new long[] { eos }), double.NegativeInfinity);
 
-        var noisy = SamplingOps.AddGumbelNoise(logits, o.Temperature, generator);
+        var noisy = SamplingOps.AddGumbelNoise(logits, o.Temperature, generator, drawShape, from - ws);
         var x0w = noisy.argmax(-1);
 
         if (o.ConfidenceEosEotInf)
@@ -109,15 +133,15 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
         if (o.Remasking == LladaSamplerOptions.LowConfidence)
             x0pw = torch.softmax(logits, -1).gather(-1, x0w.unsqueeze(-1)).squeeze(-1);
         else
-            x0pw = torch.rand(new long[] { batch, wlen }, dtype: ScalarType.Float32, device: x.device, generator: generator);
-        // Back to the sequence's shape: outside the window x0 is x itself and the confidence -inf (never a candidate there).
+            x0pw = torch.rand(new long[] { batch, wlen }, dtype: ScalarType.Float32, device: x.device, generator: generator).narrow(1, from - ws, n);
+        // Back to the sequence's shape: outside the scored positions x0 is x itself and the confidence -inf (never a candidate there).
         var x0 = x0w; var x0p = x0pw;
-        if (wlen != total)
+        if (n != total)
         {
             x0 = x.clone();
-            x0.narrow(1, ws, wlen).copy_(x0w);
+            x0.narrow(1, from, n).copy_(x0w);
             x0p = torch.full(new long[] { batch, total }, float.NegativeInfinity, dtype: x0pw.dtype, device: x.device);
-            x0p.narrow(1, ws, wlen).copy_(x0pw);
+            x0p.narrow(1, from, n).copy_(x0pw);
         }
 
         // Candidates: masked positions not right of the current block. The reference writes -inf

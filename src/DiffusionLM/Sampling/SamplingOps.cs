@@ -42,6 +42,25 @@ public static class SamplingOps
     }
 
     /// <summary>
+    /// <see cref="AddGumbelNoise(Tensor, double, Generator)"/> for a slice of positions: <paramref name="part"/> is
+    /// positions [<paramref name="from"/>, from + part's length) of logits of shape <paramref name="drawShape"/>
+    /// ([B, L, V]). The uniform draws are made for the whole shape, as the reference draws them, so the generator moves
+    /// on exactly as it would and the slice's noise is the reference's noise at those positions; only the arithmetic is
+    /// confined to the slice. Element by element, so the values equal the whole computation's, narrowed.
+    /// </summary>
+    public static Tensor AddGumbelNoise(Tensor part, double temperature, Generator generator, long[] drawShape, long from)
+    {
+        if (temperature == 0) return part;
+        CheckTemperature("temperature", temperature);
+        if (drawShape.Length != 3 || part.ndim != 3 || from < 0 || from + part.shape[1] > drawShape[1])
+            throw new ArgumentException($"positions [{from}, {from + part.shape[1]}) are not a slice of shape [{string.Join(", ", drawShape)}]");
+        var u = torch.rand(drawShape, dtype: ScalarType.Float64, device: part.device, generator: generator).narrow(1, from, part.shape[1]);
+        var gumbel = u.log().neg_();
+        if (temperature != 1.0) gumbel.pow_(temperature);
+        return part.to_type(ScalarType.Float64).exp().div_(gumbel);
+    }
+
+    /// <summary>
     /// Indices of the <paramref name="k"/> largest entries of a 1-D float row, best first.
     /// <see cref="TopKTies.Torch"/> calls torch.topk, as the reference does, so equal values are
     /// resolved exactly as PyTorch on CPU resolves them; <see cref="TopKTies.LowestIndex"/> is a

@@ -43,7 +43,11 @@ public sealed class GenerationSession : IDisposable
         var hf = loaded.Tokenizer as HfTokenizer;
         EotId = hf?.Find("<|eot_id|>") ?? hf?.Find("<|im_end|>");
         _tokenTexts = new string?[Config.VocabSize];
+        _sampled = Corruption.Masking.MaskEvidenceRemoval.ForSampling(loaded.Model, loaded.Folder);
     }
+
+    /// <summary>What the samplers read: the model, or its clean conditional when it was trained under a token-dependent corruption.</summary>
+    readonly IDenoiser _sampled;
 
     public static GenerationSession Open(string folder) => new(ModelLoader.Load(folder), ownsModel: true);
 
@@ -114,7 +118,7 @@ public sealed class GenerationSession : IDisposable
         cancel.ThrowIfCancellationRequested();
         var ids = prompts.Select(p => p.Select(i => (long)i).ToArray()).ToArray();
         using var g = new torch.Generator((ulong)seed);
-        var result = sampler.Generate(Loaded.Model, ids, g);
+        var result = sampler.Generate(_sampled, ids, g);
         cancel.ThrowIfCancellationRequested();
         int nfe = result.Nfe;
         var completions = result.Completions;

@@ -11,7 +11,9 @@ namespace DiffusionLM.Training;
 /// <summary>A resumed run's new budget: exactly one of a total step count or minutes.</summary>
 public sealed record ResumeBudget(int? Steps, double? Minutes);
 
-public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double? ValLoss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, string? Message = null);
+/// <param name="EmaValLoss">with --ema, at a validation step: the average's validation loss (ValLoss is the trained weights').</param>
+public sealed record TrainingProgress(int Step, int TotalSteps, double Loss, double? ValLoss, double TokensPerSecond, TimeSpan Elapsed, TimeSpan Eta, double LearningRate, string? Message = null,
+    double? EmaValLoss = null);
 
 /// <summary>
 /// Trains a diffusion LM of any family: text → tokenizer → batches → the family's corruption → denoiser → ELBO loss →
@@ -85,6 +87,9 @@ public sealed class Trainer
         var sampler = new BatchSampler(corpus.Train, seqLen, batchSize, model.Config.EosTokenId, opts.Sft, trainCuts, opts.MinAnswer, frame);
         var valBatches = BatchSampler.ValidationBatches(corpus.Validation, seqLen, opts.EvalWindows, model.Config.EosTokenId, opts.Sft, opts.Seed, Cuts(corpus.Validation), opts.MinAnswer, frame);
         using var _valBatches = new DisposeAll(valBatches);
+        // With --ema a saved folder's model.safetensors is the average: it seeds the average, and the trained weights come back from their own file.
+        using var average = opts.Ema is { } decay ? new WeightAverage(model, decay, saved?.Step ?? 0) : null;
+        if (saved is not null && average is not null) WeightAverage.LoadTrainingWeights(model, outDir);
         using var optimizer = TrainingLoop.Optimizer(model);
         if (saved is not null)
         {
@@ -95,6 +100,7 @@ public sealed class Trainer
 
         var trainLoss = saved?.TrainLoss.ToList() ?? [];
         var valLoss = saved?.ValLoss.ToList() ?? [];
+        var emaValLoss = saved?.EmaValLoss.ToList() ?? [];
         long tokensSeen = saved?.TokensSeen ?? 0;
         int step = saved?.Step ?? 0;
         int totalSteps = saved is null || NewBudget is not null ? opts.Steps ?? 0 : saved.TotalSteps;
@@ -104,17 +110,20 @@ public sealed class Trainer
         TrainingState Snapshot() => new()
         {
             Options = opts, Step = step, TotalSteps = totalSteps, DataSha256 = hashes,
-            TrainLoss = trainLoss, ValLoss = valLoss, TokensSeen = tokensSeen,
+            TrainLoss = trainLoss, ValLoss = valLoss, EmaValLoss = emaValLoss, TokensSeen = tokensSeen,
         };
         void Save()
         {
             var snapshot = Snapshot();
-            Checkpoint.Save(outDir, model, tokenizer, unigram, dir =>
+            void Write(IReadOnlyDictionary<string, Tensor>? trainedWeights) => Checkpoint.Save(outDir, model, tokenizer, unigram, dir =>
             {
                 snapshot.Save(dir);
                 if (opts.SftFormat == QaFormat.Name) QaFormat.WriteChatTemplate(dir);
                 SafeTensors.Save(Path.Combine(dir, TrainingState.OptimizerFile), optimizer.StateTensors());
+                if (trainedWeights is not null) SafeTensors.Save(Path.Combine(dir, WeightAverage.TrainingWeightsFile), trainedWeights.ToDictionary());
             });
+            if (average is null) Write(null);
+            else average.WithAverage(trained => { Write(trained); return 0; });
         }
 
         // The divergence errors name --lr: the option a user lowers.
@@ -134,6 +143,7 @@ public sealed class Trainer
                 ? TrainingLoop.Schedule(new LoopSettings(totalSteps, opts.LearningRate ?? preset.LearningRate, warmup)).At(step)
                 : new LearningRateSchedule(opts.LearningRate ?? preset.LearningRate, warmup, warmup + 1).At(step);
             double loss = TrainingLoop.Step(model, process, sampler.Draw, optimizer, opts.Seed, step, lr, opts.GradClip, who);
+            average?.Update();
             trainLoss.Add(loss);
             tokensSeen += (long)batchSize * seqLen;
             step++; stepsThisRun++;
@@ -144,7 +154,7 @@ public sealed class Trainer
                 double perStep = clock.Elapsed.TotalSeconds / stepsThisRun;
                 totalSteps = Math.Max(step + 1, (int)(opts.Minutes!.Value * 60 / (perStep * 1.05)));
             }
-            double? val = null;
+            double? val = null, emaVal = null;
             if (step % opts.EvalInterval == 0 || step == totalSteps)
             {
                 TrainingLoop.EnsureFinite(model, step, who);
@@ -153,18 +163,23 @@ public sealed class Trainer
                 catch (NonFiniteLogitsException) { throw new DlmException($"{who} diverged by step {step} (the validation logits are no longer finite); lower the learning rate"); }
                 if (!double.IsFinite(val.Value)) throw new DlmException($"{who} diverged by step {step} (validation loss {val}); lower the learning rate");
                 valLoss.Add(new TrainingState.ValPoint(step, val.Value));
+                if (average is not null)
+                {
+                    emaVal = average.WithAverage(_ => ValidationLoss(model, process, valBatches, opts.Seed));
+                    emaValLoss.Add(new TrainingState.ValPoint(step, emaVal.Value));
+                }
                 model.train();
             }
-            Report(step, totalSteps, loss, val, (double)stepsThisRun * batchSize * seqLen / clock.Elapsed.TotalSeconds, clock, stepsThisRun, null, lr);
+            Report(step, totalSteps, loss, val, (double)stepsThisRun * batchSize * seqLen / clock.Elapsed.TotalSeconds, clock, stepsThisRun, null, lr, emaVal);
             if (step % opts.SaveInterval == 0 && step != totalSteps) Save();
         }
         Save();
         return Snapshot();
 
-        void Report(int s, int total, double l, double? v, double tps, Stopwatch c, int done, string? message, double lr = 0)
+        void Report(int s, int total, double l, double? v, double tps, Stopwatch c, int done, string? message, double lr = 0, double? emaV = null)
         {
             var eta = done > 0 && total > 0 ? TimeSpan.FromSeconds(c.Elapsed.TotalSeconds / done * (total - s)) : TimeSpan.Zero;
-            OnProgress?.Invoke(new TrainingProgress(s, total, l, v, tps, c.Elapsed, eta, lr, message));
+            OnProgress?.Invoke(new TrainingProgress(s, total, l, v, tps, c.Elapsed, eta, lr, message, emaV));
         }
     }
 

@@ -42,6 +42,8 @@ public sealed record TrainingOptions
     [JsonPropertyName("n_heads")] public int? Heads { get; init; }
     [JsonPropertyName("n_kv_heads")] public int? KvHeads { get; init; }
     [JsonPropertyName("mlp_hidden_size")] public int? Mlp { get; init; }
+    /// <summary>The decay of an exponential moving average of the weights (<see cref="WeightAverage"/>); null: none.</summary>
+    [JsonPropertyName("ema")] public double? Ema { get; init; }
 }
 
 /// <summary>Model sizes and their training defaults.</summary>

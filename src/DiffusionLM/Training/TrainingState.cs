@@ -15,6 +15,8 @@ public sealed record TrainingState
     [JsonPropertyName("data_sha256")] public string[] DataSha256 { get; init; } = [];
     [JsonPropertyName("train_loss")] public List<double> TrainLoss { get; init; } = [];
     [JsonPropertyName("val_loss")] public List<ValPoint> ValLoss { get; init; } = [];
+    /// <summary>With --ema: the validation loss of the average at the same steps as <see cref="ValLoss"/> (that of the weights the optimizer steps).</summary>
+    [JsonPropertyName("ema_val_loss")] public List<ValPoint> EmaValLoss { get; init; } = [];
     [JsonPropertyName("tokens_seen")] public long TokensSeen { get; init; }
 
     public sealed record ValPoint([property: JsonPropertyName("step")] int Step, [property: JsonPropertyName("loss")] double Loss);

@@ -230,5 +230,7 @@ public static partial class HostileCases
         G("temperature 1000 (the Gumbel noise leaves float64; generate printed nothing)", "--temperature", "--temperature", "1000"),
         P("probe temperature 1e308", "--temperature", "--steps", "4", "--temperature", "1e308"),
         T("train lr 1e308 (diverged after the last step: an error that named no option)", "--lr", "--lr", "1e308"),
+        T("train ema 1 (an average that never moves)", "--ema", "--ema", "1"),
+        T("train ema negative", "--ema", "--ema", "-0.5"),
     ];
 }

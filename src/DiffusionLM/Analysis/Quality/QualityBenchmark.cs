@@ -73,6 +73,8 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
         bool same = SharesJudgeTokenizer(tokenizer);
         var held = o.ElboStories > 0 ? HeldOutElbo(model, tokenizer, same, heldOut) : null;
         var cells = new List<QualityCell>();
+        // The ELBO scores the model as trained; samples are drawn from its clean conditional (MaskEvidenceRemoval).
+        var sampled = Corruption.Masking.MaskEvidenceRemoval.ForSampling(model, folder);
         for (int ri = 0; ri < o.Remaskings.Length; ri++)
             foreach (var steps in o.Steps)
             {
@@ -86,7 +88,7 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
                     int n = Math.Min(o.BatchSize, o.Samples - start);
                     using var g = BatchSampler.StepGenerator(o.Seed, steps * 16 + ri, 100 + batches);
                     var rows = Enumerable.Range(start, n).Select(i => prompts[i % prompts.Length]).ToArray();
-                    var result = sampler.Generate(model, rows, g);
+                    var result = sampler.Generate(sampled, rows, g);
                     nfe += result.Nfe;
                     for (int b = 0; b < n; b++) continuations[start + b] = JudgeIds(result.Completions[b], model, tokenizer, same);
                     OnProgress?.Invoke($"{name}: {o.Remaskings[ri]}, {steps} steps", start + n, o.Samples);

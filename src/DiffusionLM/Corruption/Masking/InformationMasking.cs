@@ -29,7 +29,7 @@ namespace DiffusionLM.Corruption.Masking;
 /// the bound equals −log p(x_0) in expectation (the HMM testbed checks this within its standard error). Without the
 /// rate-matching term the minimiser would be tilted by w_t(v) and the loss would fall below the NLL: not a bound.</para>
 /// </summary>
-public sealed class InformationMasking(int maskId, double[] exponents, double eps = 1e-3) : RateMaskingProcess(maskId, eps)
+public sealed class InformationMasking(int maskId, double[] exponents, double eps = 1e-3) : RateMaskingProcess(maskId, eps), ITokenDependentMasking
 {
     /// <summary>β: how strongly the rate follows the information (the exponents are e^{−β·z}).</summary>
     public const double DefaultStrength = 0.5;
@@ -59,6 +59,31 @@ public sealed class InformationMasking(int maskId, double[] exponents, double ep
         if (vocabSize != Exponents.Length) throw new DlmException($"corruption \"information\": {Exponents.Length} rates for logits over {vocabSize} tokens");
         using var scope = NewDisposeScope();
         return (Table.view(1, -1) / Column(t)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>log m_t(v) = λ(v)·log t.</summary>
+    public Tensor LogMaskProbabilities(Tensor t, long vocabSize)
+    {
+        if (vocabSize != Exponents.Length) throw new DlmException($"corruption \"information\": {Exponents.Length} rates for logits over {vocabSize} tokens");
+        using var scope = NewDisposeScope();
+        return (Table.view(1, -1) * Column(t).log()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Solves Σ_v p(v)·t^{λ(v)} = share for t by bisection (the sum rises from 0 at t = 0 to 1 at t = 1).</summary>
+    public double TimeOfMaskedShare(double share, double[] unigram)
+    {
+        if (unigram.Length != Exponents.Length) throw new DlmException($"corruption \"information\": a unigram of {unigram.Length} entries for {Exponents.Length} rates");
+        if (share <= 0) return 0;
+        if (share >= 1) return 1;
+        double total = unigram.Sum();
+        double Expected(double t) => unigram.Select((p, v) => p * Math.Pow(t, Exponents[v])).Sum() / total;
+        double lo = 0, hi = 1;
+        for (int i = 0; i < 60; i++)
+        {
+            double mid = 0.5 * (lo + hi);
+            if (Expected(mid) < share) lo = mid; else hi = mid;
+        }
+        return 0.5 * (lo + hi);
     }
 
     public override double AnalyticInformation(double t, double[] unigram, Generator g)
