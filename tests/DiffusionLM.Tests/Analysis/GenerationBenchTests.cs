@@ -32,6 +32,21 @@ public class GenerationBenchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AMaskTokenInACompletionIsScoredAsTheJudgesUnknownNotAnIndexError()
+    {
+        // A sampler at temperature 1 can draw the mask id (512), which the judge (512 rows) cannot embed: bench quality
+        // once stopped at its last cell with "index out of range in self".
+        using var loaded = ModelLoader.Load(Path.Combine(RepoPaths.Root, "models", "default"));
+        int mask = loaded.Model.Config.MaskTokenId;
+        Assert.True(mask >= Stories260K.Model.Config.VocabSize);
+        var judge = new QualityBenchmark(Stories260K.Model, Stories260K.Tokenizer, new QualityOptions(Samples: 2, GenLength: 8, BatchSize: 2));
+        var ids = judge.JudgeIds([300, mask, 301, 302], loaded.Model, loaded.Tokenizer, sharesJudgeTokenizer: true);
+        Assert.Equal([300, DiffusionLM.Text.Llama2cTokenizer.UnkId, 301, 302], ids);
+        var cell = judge.Score("low_confidence", 8, ["Once upon a time."], [ids], nfe: 8, seconds: 1);
+        Assert.True(double.IsFinite(cell.gen_ppl.value) && cell.gen_ppl.value > 1, $"gen-PPL {cell.gen_ppl.value}");
+    }
+
+    [Fact]
     public void SpeedsAreTheTimedOnesAndACellsSamplesDependOnItsLabelNotItsPlaceInTheGrid()
     {
         using var loaded = ModelLoader.Load(Path.Combine(RepoPaths.Root, "models", "default"));

@@ -123,7 +123,11 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
     public int[] JudgeIds(long[] completion, IDenoiser model, ITokenizer tokenizer, bool sharesJudgeTokenizer)
     {
         var ids = CutAtStoryEnd(completion, model.Config.BosTokenId, model.Config.EosTokenId);
-        return sharesJudgeTokenizer ? ids : judgeTokenizer.Encode(tokenizer.Decode(ids));
+        // A sampler at temperature 1 can draw the mask token itself (rarely: the model gives it little mass); it is not
+        // text, and the judge has no row for it, so it is scored as the judge's <unk>, a token it never saw written.
+        if (sharesJudgeTokenizer)
+            return ids.Select(id => id < judgeModel.Config.VocabSize ? id : Llama2cTokenizer.UnkId).ToArray();
+        return judgeTokenizer.Encode(tokenizer.Decode(ids));
     }
 
     /// <summary>
