@@ -1,5 +1,4 @@
 using DiffusionLM.Models;
-using DiffusionLM.Corruption;
 using static TorchSharp.torch;
 
 namespace DiffusionLM.Corruption.Masking;
@@ -37,6 +36,10 @@ public sealed class MaskEvidenceRemoval(IDenoiser inner, ITokenDependentMasking 
     public ModelConfig Config => inner.Config;
     public IDenoiser Inner => inner;
 
+    // A row's share of masks is one of a few fractions (masks / attended positions) that recur at every step and row;
+    // each is turned into t once (a bisection over the vocabulary), not at every forward call.
+    readonly Dictionary<double, double> _timeOfShare = new();
+
     /// <summary>
     /// What a sampler should read of the model in <paramref name="folder"/>: this view when the model was trained under a
     /// token-dependent corruption (its config's "corruption", rates from its unigram.json), else the model itself.
@@ -67,7 +70,13 @@ public sealed class MaskEvidenceRemoval(IDenoiser inner, ITokenDependentMasking 
         var masked = ids.eq(Config.MaskTokenId);
         var counted = attentionMask ?? ones_like(masked);
         var share = (masked & counted).sum(1, type: ScalarType.Float64) / counted.sum(1, type: ScalarType.Float64).clamp_min(1);
-        return share.data<double>().ToArray().Select(s => masking.TimeOfMaskedShare(s, unigram)).ToArray();
+        return share.data<double>().ToArray().Select(TimeOf).ToArray();
+    }
+
+    double TimeOf(double share)
+    {
+        if (!_timeOfShare.TryGetValue(share, out var t)) _timeOfShare[share] = t = masking.TimeOfMaskedShare(share, unigram);
+        return t;
     }
 
     Tensor Remove(Tensor logits, Tensor ids, Tensor? attentionMask, Tensor? time)
