@@ -26,7 +26,8 @@ public static class BenchQualityCommand
         var corpus = new Option<string?>("--corpus") { Description = $"teacher corpus whose held-out stories (its last 5%) the ELBO scores; default: {BenchTeacherCommand.DefaultCorpus}" };
         var samples = new Option<int>("--num-samples") { Description = "continuations per cell (sample i continues opening i mod the number of openings)", DefaultValueFactory = _ => 256 };
         var genLength = new Option<int>("--gen-length") { Description = "tokens generated after each opening", DefaultValueFactory = _ => 128 };
-        var steps = new Option<int[]>("--steps") { Description = "sampling step counts (LLaDA's sampler, one block)", DefaultValueFactory = _ => [128, 64, 32, 16, 8], AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int[]>("--steps") { Description = "sampling step counts of LLaDA's sampler over the whole continuation", DefaultValueFactory = _ => [128, 64, 32, 16, 8], AllowMultipleArgumentsPerToken = true };
+        var blockLength = new Option<int?>("--block-length") { Description = "LLaDA's semi-autoregressive block (must divide --gen-length; the steps are shared equally by the blocks); default: one block of --gen-length" };
         var remasking = new Option<string[]>("--remasking") { Description = "LLaDA remasking strategies", DefaultValueFactory = _ => ["low_confidence", "random"], AllowMultipleArgumentsPerToken = true };
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature of the teacher's floor and of the sampler", DefaultValueFactory = _ => 1.0 };
         var batch = new Option<int>("--batch-size") { Description = "continuations generated together", DefaultValueFactory = _ => 64 };
@@ -40,12 +41,12 @@ public static class BenchQualityCommand
             "at fewer and fewer steps (low-confidence and random remasking, temperature 1), with 95% intervals, beside the teacher's own " +
             "continuations (the floor); and each model's held-out ELBO. Writes JSON, a Markdown table and a PNG figure.")
         {
-            models, judge, prompts, corpus, samples, genLength, steps, remasking, temperature, batch, elbo, mc, seed, threads, outDir,
+            models, judge, prompts, corpus, samples, genLength, steps, blockLength, remasking, temperature, batch, elbo, mc, seed, threads, outDir,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
             var options = new QualityOptions(r.GetValue(samples), r.GetValue(genLength), r.GetValue(steps), r.GetValue(remasking), r.GetValue(temperature),
-                r.GetValue(batch), r.GetValue(elbo), r.GetValue(mc), r.GetValue(seed));
+                r.GetValue(batch), r.GetValue(elbo), r.GetValue(mc), r.GetValue(seed), r.GetValue(blockLength));
             options.Validate();
             int nThreads = r.GetValue(threads);
             if (nThreads <= 0) throw new DlmException($"--threads must be positive (got {nThreads})");

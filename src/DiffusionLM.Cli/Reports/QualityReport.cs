@@ -18,7 +18,7 @@ public static class QualityReport
         var sb = new StringBuilder();
         var floor = r.teacher_floor;
         sb.AppendLine($"Judge gen-PPL of {o.GenLength}-token continuations of {r.openings} story openings ({o.Samples} samples per cell, 95% bootstrap interval), " +
-            $"LLaDA's sampler in one block at temperature {F(o.Temperature, "G")}; teacher's floor {Ci(floor.gen_ppl)}, its entropy {Ci(floor.entropy, "F3")} nats.");
+            $"LLaDA's sampler in {BlockWords(o)} at temperature {F(o.Temperature, "G")}; teacher's floor {Ci(floor.gen_ppl)}, its entropy {Ci(floor.entropy, "F3")} nats.");
         sb.AppendLine();
         sb.AppendLine("| model | sampler | " + string.Join(" | ", o.Steps.Select(s => $"{s} steps")) + " |");
         sb.AppendLine("|---|---|" + string.Concat(o.Steps.Select(_ => "---:|")));
@@ -107,10 +107,12 @@ public static class QualityReport
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray(),
             ticks.Select(t => Math.Pow(10, t).ToString("G3", CultureInfo.InvariantCulture)).ToArray());
         plt.Axes.SetLimitsY(lo, hi);
-        plt.XLabel($"sampling steps for {r.options.GenLength} tokens after a story opening (LLaDA's sampler, one block)");
+        plt.XLabel($"sampling steps for {r.options.GenLength} tokens after a story opening (LLaDA's sampler, {BlockWords(r.options)})");
         plt.YLabel("judge gen-PPL (stories260K; log scale)");
         plt.Title($"Quality against steps: {r.options.Samples} samples per point, 95% intervals");
         plt.ShowLegend(Alignment.LowerLeft);
         AtomicFile.WriteAllBytes(path, plt.GetImageBytes(960, 600, ImageFormat.Png));
     }
+
+    static string BlockWords(QualityOptions o) => o.Block == o.GenLength ? "one block" : $"blocks of {o.Block}";
 }

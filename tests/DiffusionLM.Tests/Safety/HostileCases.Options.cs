@@ -212,6 +212,11 @@ public static partial class HostileCases
         B("bench teacher temperature 1e308 (was an internal error)", "--temperature", "bench", "teacher", "--temperature", "1e308", "--out", "{out}"),
         new("bench quality temperature 1e308 (was an internal error)", c => Quality(c, "--temperature", "1e308"), "--temperature"),
         new("bench quality mc 0", c => Quality(c, "--mc", "0"), "--mc"),
+        // With --gen-length 4 and --steps 4: a block of 3 does not divide the continuation; 2 blocks of 2 share the 4 steps (2 each).
+        new("bench quality block-length not dividing gen-length", c => Quality(c, "--block-length", "3"), "--block-length"),
+        new("bench quality block-length 0", c => Quality(c, "--block-length", "0"), "--block-length"),
+        new("bench quality 2 steps cannot be shared by 4 blocks", c => Quality(c, "--block-length", "1", "--steps", "2"), "--steps"),
+        new("bench quality block-length 2 shares 4 steps over 2 blocks", c => Quality(c, "--block-length", "2"), null),
         new("bench quality elbo-stories negative", c => Quality(c, "--elbo-stories", "-1"), "--elbo-stories"),
         // The help promises "0: skip": no held-out figure, and no NaN in quality.json (it was an internal error).
         new("bench quality elbo-stories 0 skips the held-out ELBO", c => Quality(c, "--elbo-stories", "0"), null),

@@ -12,7 +12,7 @@ namespace DiffusionLM.Analysis.Quality;
 /// <summary>
 /// `dlm bench quality`: what a model writes after story openings, judged by the teacher (stories260K, exact
 /// likelihood). Each cell is <see cref="QualityOptions.Samples"/> continuations of GenLength tokens by LLaDA's
-/// sampler (one block, temperature 1) at a step count and remasking; the judge scores the continuation
+/// sampler (temperature 1; one block unless --block-length) at a step count and remasking; the judge scores the continuation
 /// given &lt;s&gt; + the opening, cut at the first end of story (&lt;s&gt;, as the teacher's corpus cuts). The
 /// teacher's own continuations of the same openings are the floor. A model in the judge's tokenizer is
 /// scored on exactly the ids it wrote; any other model's text is re-tokenized by the judge.
@@ -79,7 +79,7 @@ public sealed class QualityBenchmark(LladaModel judgeModel, Llama2cTokenizer jud
             foreach (var steps in o.Steps)
             {
                 var clock = Stopwatch.StartNew();
-                var sampler = new LladaSampler(new LladaSamplerOptions(GenLength: o.GenLength, Steps: steps, BlockLength: o.GenLength,
+                var sampler = new LladaSampler(new LladaSamplerOptions(GenLength: o.GenLength, Steps: steps, BlockLength: o.Block,
                     Temperature: o.Temperature, Remasking: o.Remaskings[ri]));
                 var continuations = new int[o.Samples][];
                 double nfe = 0; int batches = 0;
