@@ -10,7 +10,7 @@ namespace DiffusionLM.Tests.Training;
 [Collection("TorchGlobalState")]
 public class TrainerTests
 {
-    static string Corpus(TempFolder tmp)
+    internal static string Corpus(TempFolder tmp)
     {
         // A small deterministic text: enough for windows of 48 tokens in both splits.
         var rng = new Random(1);

@@ -63,15 +63,6 @@ public class WeightAverageTests
         Assert.Contains("--ema", e.Message);
     }
 
-    static string Corpus(TempFolder tmp)
-    {
-        var rng = new Random(1);
-        string[] lines = ["the cat sat on the mat.", "a dog ran in the park.", "my bird sang a song.", "one fish swam far away."];
-        var path = tmp["corpus.txt"];
-        File.WriteAllText(path, string.Join(" ", Enumerable.Range(0, 3000).Select(_ => lines[rng.Next(lines.Length)])));
-        return path;
-    }
-
     static TrainingOptions Options(string data, int steps, double? ema) => new()
     {
         Data = [data], Preset = "tiny", Steps = steps, Seed = 7, BatchSize = 4, SeqLen = 48, VocabSize = 300,
@@ -84,7 +75,7 @@ public class WeightAverageTests
     public void TheAverageLeavesTrainingAloneIsSavedAsTheModelAndResumesExactly()
     {
         using var tmp = new TempFolder();
-        var data = Corpus(tmp);
+        var data = TrainerTests.Corpus(tmp);
         var plain = new Trainer().Run(Options(data, 12, null), tmp["plain"], resume: false);
         var straight = new Trainer().Run(Options(data, 12, 0.9), tmp["straight"], resume: false);
 
