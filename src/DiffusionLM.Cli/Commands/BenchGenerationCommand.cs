@@ -28,6 +28,7 @@ public static class BenchGenerationCommand
         var timing = new Option<int>("--timing-samples") { Description = "the first samples generated again one at a time (the batch-1 speed; 0: skip)", DefaultValueFactory = _ => d.TimingSamples };
         var drift = new Option<int>("--drift-samples") { Description = "samples of each cached cell rerun with an uncached forward beside every step: how far the cache's predictions drift (0: skip)", DefaultValueFactory = _ => d.DriftSamples };
         var caches = new Option<string[]>("--caches") { Description = "block caches to run the block samplers under (none, prefix, dual; default all three); the baseline is always uncached", AllowMultipleArgumentsPerToken = true };
+        var refresh = new Option<int[]>("--cache-refresh") { Description = "with a cache: steps of a block between its recordings, one or more (0: once per block, Fast-dLLM's; default 0); a cached cell is labelled dual/16 for 16", AllowMultipleArgumentsPerToken = true };
         var steps = new Option<int[]>("--steps") { Description = "step counts of the step-paced samplers (default: one, two and four tokens per step)", AllowMultipleArgumentsPerToken = true };
         var quick = new Option<bool>("--quick") { Description = "a CI-sized grid: one pace per sampler, caches none and dual (pair it with small --num-samples and --gen-length)" };
         var seed = new Option<long>("--seed") { Description = "seed of every draw (samples, bootstrap)", DefaultValueFactory = _ => d.Seed };
@@ -39,7 +40,7 @@ public static class BenchGenerationCommand
             "openings; tokens/s at batch 1 and batched, NFE, judge gen-PPL and entropy with 95% intervals, and the speed-up over LLaDA's sampler at one token per " +
             "step without a cache, measured in the same run. Writes JSON, a Markdown table and a PNG figure (gen-PPL against tokens/s).")
         {
-            model, judge, prompts, samplers, samples, genLength, block, temperature, batch, timing, drift, caches, steps, quick, seed, threads, outDir, name,
+            model, judge, prompts, samplers, samples, genLength, block, temperature, batch, timing, drift, caches, refresh, steps, quick, seed, threads, outDir, name,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -47,7 +48,7 @@ public static class BenchGenerationCommand
             var options = new GenerationOptions(r.GetValue(samples), r.GetValue(genLength), r.GetValue(block), r.GetValue(temperature), r.GetValue(batch),
                 r.GetValue(timing), r.GetValue(drift), r.GetValue(seed), given is { Length: > 0 } ? given : null, r.GetValue(quick),
                 r.GetValue(caches) is { Length: > 0 } cs ? cs.Select(c => CacheModes.Parse(c, "--caches")).Distinct().ToArray() : null,
-                r.GetValue(steps) is { Length: > 0 } st ? st : null);
+                r.GetValue(steps) is { Length: > 0 } st ? st : null, r.GetValue(refresh) is { Length: > 0 } rf ? rf : null);
             options.Validate();
             int nThreads = r.GetValue(threads);
             if (nThreads <= 0) throw new DlmException($"--threads must be positive (got {nThreads})");

@@ -16,7 +16,7 @@ public static class GenerateCommand
     {
         var model = ModelLocator.ModelOption();
         var prompt = new Option<string?>("--prompt") { Description = "the prompt text (\"\" for none); or --prompts FILE" };
-        var prompts = new Option<string?>("--prompts") { Description = "generate for every prompt of a file: one per line, or JSON lines {\"prompt\": ..., optional settings: sampler, gen_length, steps, block_length, temperature, remasking, threshold, cfg, cache, chat}; writes one JSON object per sample" };
+        var prompts = new Option<string?>("--prompts") { Description = "generate for every prompt of a file: one per line, or JSON lines {\"prompt\": ..., optional settings: sampler, gen_length, steps, block_length, temperature, remasking, threshold, cfg, cache, cache_refresh, chat}; writes one JSON object per sample" };
         var numSamples = new Option<int>("--num-samples") { Description = "with --prompts: samples per prompt", DefaultValueFactory = _ => 1 };
         var batchSize = new Option<int>("--batch-size") { Description = "with --prompts: rows generated together in one batch", DefaultValueFactory = _ => 8 };
         var outFile = new Option<string?>("--out") { Description = "with --prompts: the JSON-lines file to write (atomically); default: standard output" };
@@ -52,6 +52,7 @@ public static class GenerateCommand
         var probes = new Option<int?>("--probes") { Description = SamplerHelp.Describe("--probes") };
         var anchorsPerStep = new Option<int?>("--anchors-per-step") { Description = SamplerHelp.Describe("--anchors-per-step") };
         var cache = new Option<string>("--cache") { Description = CacheModes.Help + $" (samplers: {string.Join(", ", SamplerRegistry.All.Where(e => e.Cacheable).Select(e => e.Name))})", DefaultValueFactory = _ => "none" };
+        var cacheRefresh = new Option<int>("--cache-refresh") { Description = CacheModes.RefreshHelp, DefaultValueFactory = _ => 0 };
         var gamma = new Option<double?>("--gamma") { Description = SamplerHelp.Describe("--gamma") };
         var clamp = new Option<bool>("--clamp") { Description = SamplerHelp.Describe("--clamp") };
         var allowSpecial = PromptOptions.AllowSpecialTokens();
@@ -61,7 +62,7 @@ public static class GenerateCommand
         var cmd = new Command("generate", "Generate a continuation of a prompt with LLaDA's low-confidence (or random) remasking sampler; a causal model (config \"causal\": true) is decoded left to right with a key/value cache instead.")
         {
             model, prompt, prompts, numSamples, batchSize, outFile, timings, sampler, genLength, steps, blockLength, temperature, remasking, cfg, seed, json, chat, logitsEosInf, confEosEotInf, eotId,
-            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial, cache, gamma, matmul,
+            threshold, factor, alg, algTemp, topP, topK, eps, remdmStrategy, eta, tOn, tOff, alphaOn, candidates, probes, anchorsPerStep, clamp, allowSpecial, cache, cacheRefresh, gamma, matmul,
         };
         cmd.SetAction(r => Io.Guard(() =>
         {
@@ -78,7 +79,7 @@ public static class GenerateCommand
                 TopP = r.GetValue(topP), TopK = r.GetValue(topK), Eps = r.GetValue(eps), RemdmStrategy = r.GetValue(remdmStrategy),
                 Eta = r.GetValue(eta), TOn = r.GetValue(tOn), TOff = r.GetValue(tOff), AlphaOn = r.GetValue(alphaOn),
                 Candidates = r.GetValue(candidates), Probes = r.GetValue(probes), AnchorsPerStep = r.GetValue(anchorsPerStep), Clamp = Flag(r.GetValue(clamp)),
-                Cache = CacheModes.Parse(r.GetValue(cache)), Gamma = r.GetValue(gamma),
+                Cache = CacheModes.Parse(r.GetValue(cache)), CacheRefresh = r.GetValue(cacheRefresh), Gamma = r.GetValue(gamma),
             };
             SamplerOptionRanges.Check(settings);
             if (r.GetValue(eotId) is int givenEot && (givenEot < 0 || givenEot >= m.Config.VocabSize))

@@ -11,7 +11,7 @@ public static class SamplersCommand
     {
         var family = new Option<string?>("--family") { Description = "only the samplers of this model family: masked, uniform, gaussian or causal" };
         var cmd = new Command("samplers", "List the samplers `dlm generate --sampler` takes, each with the options it reads and their defaults " +
-            "(the run's shape, --gen-length --steps --block-length --temperature --cache, is the verb's).") { family };
+            "(the run's shape, --gen-length --steps --block-length --temperature --cache --cache-refresh, is the verb's).") { family };
         cmd.SetAction(r => Io.Guard(() =>
         {
             var f = r.GetValue(family);

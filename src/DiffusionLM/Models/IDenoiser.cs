@@ -31,7 +31,8 @@ public interface IDenoiser
     /// recorded length), recomputing only the window and reading the other positions' keys and values from
     /// <paramref name="cache"/> as recorded (an approximation; see <see cref="BlockKvCache"/>).
     /// </summary>
-    /// <param name="ids">[B, T] the current sequence (a model with shifted logits reads the id left of the window too).</param>
+    /// <param name="ids">[B, T] the current sequence (a model with shifted logits reads the id left of the window too, and
+    /// recomputes every position of the window itself, so the window's keys and values are all fresh).</param>
     /// <param name="attentionMask">optional [B, T] mask over the whole sequence.</param>
     Tensor LogitsWindow(Tensor ids, long start, long length, Tensor? attentionMask, BlockKvCache cache) =>
         throw new DlmException($"this {GetType().Name} has no block cache (use --cache none)");

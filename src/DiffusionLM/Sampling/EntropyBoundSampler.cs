@@ -11,12 +11,14 @@ namespace DiffusionLM.Sampling;
 /// ≤ Σ H_i − max H_i). 0: one token per step.</param>
 /// <param name="Temperature">0: argmax. Otherwise each committed token is drawn from softmax(logits / T).</param>
 /// <param name="Cache">Fast-dLLM's block cache (an approximation; None is exact).</param>
+/// <param name="CacheRefresh">with a cache: record it again every this many steps of a block (0: once per block).</param>
 public sealed record EntropyBoundOptions(
     int GenLength = 128,
     int BlockLength = 32,
     double Temperature = 0.0,
     double Gamma = 0.1,
-    CacheMode Cache = CacheMode.None) : ISamplerOptions
+    CacheMode Cache = CacheMode.None,
+    int CacheRefresh = 0) : ISamplerOptions
 {
     /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
     public static IReadOnlyList<SamplerOption> Settable { get; } =
@@ -25,6 +27,7 @@ public sealed record EntropyBoundOptions(
         Opt.BlockLength(o => o.BlockLength, (o, v) => o with { BlockLength = v }),
         Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
         Opt.Cache(o => o.Cache, (o, v) => o with { Cache = v }),
+        Opt.CacheRefresh(o => o.CacheRefresh, (o, v) => o with { CacheRefresh = v }),
         Opt.Of("--gamma", nameof(SamplerSettings.Gamma), "entropy budget in nats per step: the lowest-entropy predictions are committed while their summed entropy minus the largest is <= gamma (0: one token per step)",
             o => o.Gamma, (o, v) => o with { Gamma = v }),
     ];
@@ -35,7 +38,7 @@ public sealed record EntropyBoundOptions(
             throw new DlmException($"EB sampler: gen length {GenLength} must be a positive multiple of block length {BlockLength}");
         if (!double.IsFinite(Temperature) || Temperature < 0) throw new DlmException($"EB sampler: temperature must be a finite number >= 0 (got {Temperature})");
         if (!double.IsFinite(Gamma) || Gamma < 0) throw new DlmException($"EB sampler: gamma must be a finite number >= 0 (got {Gamma})");
-        if (!Enum.IsDefined(Cache)) throw new DlmException($"EB sampler: unknown cache {(int)Cache}");
+        CacheModes.Check("EB", Cache, CacheRefresh);
     }
 }
 
@@ -53,6 +56,7 @@ public sealed class EntropyBoundSampler(EntropyBoundOptions? options = null) : E
 {
     protected override string DisplayName => "EB";
     protected override CacheMode Cache => Options.Cache;
+    protected override int CacheRefresh => Options.CacheRefresh;
 
     internal override void Run(SamplerRun run, Generator generator)
     {

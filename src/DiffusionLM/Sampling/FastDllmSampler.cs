@@ -18,7 +18,8 @@ public sealed record FastDllmOptions(
     string Remasking = LladaSamplerOptions.LowConfidence,
     double Threshold = 0.9,
     double? Factor = null,
-    CacheMode Cache = CacheMode.None) : ISamplerOptions
+    CacheMode Cache = CacheMode.None,
+    int CacheRefresh = 0) : ISamplerOptions
 {
     /// <summary>The factor variant's factor when the user gives none (Fast-dLLM's get_transfer_index_dynamic default).</summary>
     public const double DefaultFactor = 1.0;
@@ -30,6 +31,7 @@ public sealed record FastDllmOptions(
         Opt.BlockLength(o => o.BlockLength, (o, v) => o with { BlockLength = v }),
         Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
         Opt.Cache(o => o.Cache, (o, v) => o with { Cache = v }),
+        Opt.CacheRefresh(o => o.CacheRefresh, (o, v) => o with { CacheRefresh = v }),
         Opt.Of("--remasking", nameof(SamplerSettings.Remasking), "which predictions a step commits: low_confidence (the most confident first) or random (a random subset)",
             o => o.Remasking, (o, v) => o with { Remasking = v }, [LladaSamplerOptions.LowConfidence, LladaSamplerOptions.Random]),
         Opt.Of("--threshold", nameof(SamplerSettings.Threshold), "commit the most confident prediction and every other one at least this confident",
@@ -47,7 +49,7 @@ public sealed record FastDllmOptions(
             throw new DlmException($"Fast-dLLM sampler: unknown remasking \"{Remasking}\" (expected low_confidence or random)");
         if (!double.IsFinite(Threshold)) throw new DlmException($"Fast-dLLM sampler: threshold must be finite (got {Threshold})");
         if (Factor is { } f && (!double.IsFinite(f) || f <= 0)) throw new DlmException($"Fast-dLLM sampler: factor must be a positive number (got {f})");
-        if (!Enum.IsDefined(Cache)) throw new DlmException($"Fast-dLLM sampler: unknown cache {(int)Cache}");
+        CacheModes.Check("Fast-dLLM", Cache, CacheRefresh);
     }
 }
 
@@ -68,6 +70,7 @@ public sealed class FastDllmSampler(FastDllmOptions? options = null) : EngineSam
 {
     protected override string DisplayName => "Fast-dLLM";
     protected override CacheMode Cache => Options.Cache;
+    protected override int CacheRefresh => Options.CacheRefresh;
 
     internal override void Run(SamplerRun run, Generator generator)
     {

@@ -81,6 +81,9 @@ public abstract class EngineSampler<TOptions> : IObservableSampler, IConfiguredS
     /// <summary>The block cache the run uses; samplers without blocks have none.</summary>
     protected virtual CacheMode Cache => CacheMode.None;
 
+    /// <summary>With a cache: steps of a block between its recordings (0: once per block).</summary>
+    protected virtual int CacheRefresh => 0;
+
     public SamplerResult Generate(Models.IDenoiser model, Tensor prompt, Generator generator, Tensor? attentionMask = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -88,7 +91,7 @@ public abstract class EngineSampler<TOptions> : IObservableSampler, IConfiguredS
         Prepare(model);
         using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        using var run = SamplerRun.Start(DisplayName, model, prompt, attentionMask, Options.GenLength, Cache, Observer);
+        using var run = SamplerRun.Start(DisplayName, model, prompt, attentionMask, Options.GenLength, Cache, Observer, CacheRefresh);
         Run(run, generator);
         return run.Result();
     }

@@ -26,6 +26,7 @@ public sealed class LladaSampler(LladaSamplerOptions? options = null) : EngineSa
 {
     protected override string DisplayName => "LLaDA";
     protected override CacheMode Cache => Options.Cache;
+    protected override int CacheRefresh => Options.CacheRefresh;
 
     internal override void Run(SamplerRun run, Generator generator)
     {

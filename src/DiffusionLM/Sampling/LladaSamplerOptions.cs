@@ -51,6 +51,7 @@ public enum TopKTies
 /// <param name="Ties">how equal confidences are ordered in the top-k selection.</param>
 /// <param name="Cache">Fast-dLLM's block cache (prefix or dual), an approximation; None is the reference, token for token.
 /// With a cache only the current block's masks are candidates (a mask id inside the prompt is then left as it is).</param>
+/// <param name="CacheRefresh">with a cache: record it again every this many steps of a block (0: once per block, as Fast-dLLM).</param>
 public sealed record LladaSamplerOptions(
     int GenLength = 128,
     int Steps = 128,
@@ -63,7 +64,8 @@ public sealed record LladaSamplerOptions(
     int? EosId = null,
     int? EotId = null,
     TopKTies Ties = TopKTies.Torch,
-    CacheMode Cache = CacheMode.None) : ISamplerOptions
+    CacheMode Cache = CacheMode.None,
+    int CacheRefresh = 0) : ISamplerOptions
 {
     /// <summary>What the user may set, each described once; the defaults are this record's (<see cref="SamplerOption"/>).</summary>
     public static IReadOnlyList<SamplerOption> Settable { get; } =
@@ -73,6 +75,7 @@ public sealed record LladaSamplerOptions(
         Opt.BlockLength(o => o.BlockLength, (o, v) => o with { BlockLength = v }),
         Opt.Temperature(o => o.Temperature, (o, v) => o with { Temperature = v }),
         Opt.Cache(o => o.Cache, (o, v) => o with { Cache = v }),
+        Opt.CacheRefresh(o => o.CacheRefresh, (o, v) => o with { CacheRefresh = v }),
         Opt.EosId(o => o.EosId, (o, v) => o with { EosId = v }),
         Opt.EotId(o => o.EotId, (o, v) => o with { EotId = v }),
         Opt.Of("--remasking", nameof(SamplerSettings.Remasking), "which predictions a step commits: low_confidence (the most confident first) or random (a random subset)",
@@ -112,7 +115,7 @@ public sealed record LladaSamplerOptions(
         if (Remasking is not (LowConfidence or Random))
             throw new DlmException($"LLaDA sampler: unknown remasking \"{Remasking}\" (expected \"{LowConfidence}\" or \"{Random}\")");
         if (!Enum.IsDefined(Ties)) throw new DlmException($"LLaDA sampler: unknown tie rule {(int)Ties}");
-        if (!Enum.IsDefined(Cache)) throw new DlmException($"LLaDA sampler: unknown cache {(int)Cache}");
+        CacheModes.Check("LLaDA", Cache, CacheRefresh);
         if (Cache != CacheMode.None && CfgScale > 0)
             throw new DlmException("LLaDA sampler: classifier-free guidance (--cfg) runs a second, prompt-masked input that the block cache does not hold; use --cache none");
     }

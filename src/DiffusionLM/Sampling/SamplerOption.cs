@@ -93,7 +93,7 @@ public sealed class SamplerOption<TOptions, T> : SamplerOption where TOptions : 
 /// <summary>
 /// The options of one options record, built with <typeparamref name="TOptions"/> fixed (a file aliases it:
 /// <c>using Opt = OptionsOf&lt;FastDllmOptions&gt;</c>). The shared ones are the run's shape, owned by the verb
-/// (<c>--gen-length</c>, <c>--steps</c>, <c>--block-length</c>, <c>--temperature</c>, <c>--cache</c>) or by the model
+/// (<c>--gen-length</c>, <c>--steps</c>, <c>--block-length</c>, <c>--temperature</c>, <c>--cache</c>, <c>--cache-refresh</c>) or by the model
 /// (EOS and EoT ids): one description each, for every record that has them.
 /// </summary>
 public static class OptionsOf<TOptions> where TOptions : ISamplerOptions
@@ -119,6 +119,9 @@ public static class OptionsOf<TOptions> where TOptions : ISamplerOptions
 
     public static SamplerOption<TOptions, CacheMode> Cache(Func<TOptions, CacheMode> get, Func<TOptions, CacheMode, TOptions> set) =>
         new("--cache", nameof(SamplerSettings.Cache), CacheModes.Help, get, set) { Shared = true, Choices = CacheModes.Names };
+
+    public static SamplerOption<TOptions, int> CacheRefresh(Func<TOptions, int> get, Func<TOptions, int, TOptions> set) =>
+        new("--cache-refresh", nameof(SamplerSettings.CacheRefresh), CacheModes.RefreshHelp, get, set) { Shared = true };
 
     /// <summary>Not a flag: the command line passes the model's EOS id.</summary>
     public static SamplerOption<TOptions, int?> EosId(Func<TOptions, int?> get, Func<TOptions, int?, TOptions> set) =>

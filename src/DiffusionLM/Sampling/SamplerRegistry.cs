@@ -130,6 +130,8 @@ public static class SamplerRegistry
         if (settings.Cache != CacheMode.None && !entry.Cacheable)
             throw new DlmException($"sampler \"{name}\" does not decode block by block, so --cache {CacheModes.Name(settings.Cache)} does not apply; " +
                 $"samplers with a cache: {string.Join(", ", Entries.Where(e => e.Cacheable).Select(e => e.Name))}");
+        if (settings.CacheRefresh != 0 && !entry.Cacheable)
+            throw new DlmException($"sampler \"{name}\" has no block cache, so --cache-refresh {settings.CacheRefresh} does not apply");
         return entry.Create(settings);
     }
 

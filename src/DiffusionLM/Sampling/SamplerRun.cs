@@ -15,6 +15,8 @@ namespace DiffusionLM.Sampling;
 /// that changes nothing. Otherwise the first forward of the block is a full one that records every layer's keys and
 /// values, and the later ones recompute only the window (prefix: block and suffix; dual: the block). Logits outside
 /// the window are those of the block's first forward, so a policy can read the whole [B, P + G, V] tensor as before.
+/// With <see cref="CacheRefresh"/> N > 0 the cache is recorded again at every N-th forward of the block (Elastic-Cache
+/// and dKV-Cache refresh it too): the staleness is then bounded by N − 1 steps, for one full forward in N.
 /// Observation: after each step (<see cref="AddStep"/>) the observer gets the state and logits of the step's last
 /// forward and what the step committed.
 /// </remarks>
@@ -39,22 +41,26 @@ internal sealed class SamplerRun : IDisposable
     public long PositionsEvaluated { get; private set; }
     public List<SamplerStep> Trace { get; } = [];
     public CacheMode Cache { get; init; }
+    /// <summary>With a cache: forwards of a block between recordings (0: only the block's first).</summary>
+    public int CacheRefresh { get; init; }
     public Action<SamplerObservation>? Observer { get; init; }
 
     BlockKvCache? _kv;
     Tensor? _recorded;          // [B, T, V] logits of the block's recording forward (detached, owned)
     int _blockStart = -1, _blockEnd = -1;
     bool _needRecording;
+    int _windowForwards;        // window forwards since the last recording
     Tensor? _seenState, _seenLogits, _seenContinuous; // owned copies for the observer
     Runtime.SmallWorkThreads.Scope _threads;            // one thread while the run's forwards are small
 
     public static SamplerRun Start(string name, IDenoiser model, Tensor prompt, Tensor? attentionMask, int genLength,
-        CacheMode cache = CacheMode.None, Action<SamplerObservation>? observer = null)
+        CacheMode cache = CacheMode.None, Action<SamplerObservation>? observer = null, int cacheRefresh = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
         Check(name, prompt, attentionMask, model.Config, genLength);
         if (cache != CacheMode.None && !model.SupportsBlockCache)
             throw new DlmException($"{name} sampler: --cache {CacheModes.Name(cache)} needs a model with a block cache (a bidirectional masked LladaModel); this {model.GetType().Name} has none, use --cache none");
+        CacheModes.Check(name, cache, cacheRefresh);
         int batch = (int)prompt.shape[0], promptLen = (int)prompt.shape[1], total = promptLen + genLength;
         var x = torch.full(new long[] { batch, total }, model.Config.MaskTokenId, dtype: ScalarType.Int64, device: prompt.device);
         x.narrow(1, 0, promptLen).copy_(prompt.to_type(ScalarType.Int64));
@@ -66,7 +72,7 @@ internal sealed class SamplerRun : IDisposable
         return new SamplerRun
         {
             Name = name, Model = model, X = x, Attention = attn, Batch = batch, PromptLength = promptLen, Total = total,
-            Cache = cache, Observer = observer,
+            Cache = cache, CacheRefresh = cacheRefresh, Observer = observer,
             _threads = Runtime.SmallWorkThreads.OneThreadIfSmall(FlopCount.Forward(model.Config, batch, total)),
         };
     }
@@ -109,7 +115,7 @@ internal sealed class SamplerRun : IDisposable
     {
         if (Cache == CacheMode.None || _blockStart < 0) return Forward(X, Attention, time);
         if (time is not null) throw new DlmException($"{Name} sampler: the block cache does not take a diffusion time");
-        if (_needRecording || _recorded is null)
+        if (RecordsNext)
         {
             _kv ??= Model.CreateBlockCache();
             var logits = Float(Model.LogitsRecording(X, Attention, _kv));
@@ -119,12 +125,13 @@ internal sealed class SamplerRun : IDisposable
             _recorded = logits.detach().clone();
             _recorded.DetachFromDisposeScope();
             _needRecording = false;
+            _windowForwards = 0;
             Seen(logits);
             return logits;
         }
         var (start, length) = PredictedWindow(_blockStart, _blockEnd);
         var window = WindowForward(start, length);
-        var full = _recorded.clone();
+        var full = _recorded!.clone();
         full.narrow(1, start, length).copy_(window);
         Seen(full);
         return full;
@@ -139,7 +146,7 @@ internal sealed class SamplerRun : IDisposable
     {
         if (from < 0 || length < 0 || from + length > Total)
             throw new ArgumentOutOfRangeException(nameof(from), $"{Name} sampler: positions [{from}, {from + length}) outside the sequence of {Total}");
-        bool windowStep = Cache != CacheMode.None && _blockStart >= 0 && !_needRecording && _recorded is not null;
+        bool windowStep = Cache != CacheMode.None && _blockStart >= 0 && !RecordsNext;
         var (start, windowLength) = PredictedWindow(_blockStart, _blockEnd);
         if (!windowStep || Observer is not null || from < start || from + length > start + windowLength)
             return Forward().narrow(1, from, length);
@@ -155,10 +162,15 @@ internal sealed class SamplerRun : IDisposable
     public (int Start, int Length) PredictedWindow(int blockStart, int blockEnd) =>
         Cache == CacheMode.None ? (0, Total) : (blockStart, (Cache == CacheMode.Dual ? blockEnd : Total) - blockStart);
 
+    /// <summary>The next cached forward records: a new block, or the refresh interval is up.</summary>
+    bool RecordsNext => _needRecording || _recorded is null || (CacheRefresh > 0 && _windowForwards >= CacheRefresh - 1);
+
     Tensor WindowForward(int start, int length)
     {
+        _windowForwards++;
         var window = Float(Model.LogitsWindow(X, start, length, Attention, _kv!));
-        Count(Batch, length);
+        // A shifted model recomputes one position more than it predicts (the one left of the window).
+        Count(Batch, length + (Model.Config.LogitsShift ? 1 : 0));
         if (window.ndim != 3 || window.shape[0] != Batch || window.shape[1] != length || window.shape[2] != Vocab)
             throw new DlmException($"{Name} sampler: the denoiser returned window logits of shape [{string.Join(", ", window.shape)}], expected [{Batch}, {length}, {Vocab}]");
         return window;

@@ -24,6 +24,9 @@ public sealed record SamplerSettings(
     /// <summary>Fast-dLLM's block cache for the samplers that decode block by block (<see cref="SamplerRegistry.Entry.Cacheable"/>).</summary>
     public CacheMode Cache { get; init; }
 
+    /// <summary>With a cache: record it again every this many steps of a block (0: once per block, Fast-dLLM's).</summary>
+    public int CacheRefresh { get; init; }
+
     // Each sampler's own options: null is "not given", and the options record's default applies.
     public double? Gamma { get; init; }
     public double? Threshold { get; init; }

@@ -6,7 +6,7 @@ namespace DiffusionLM.Serving;
 /// <summary>
 /// The diffusion settings a caller of the server, of <see cref="DiffusionChatClient"/> or of a JSONL row of
 /// <c>dlm generate --prompts</c> may choose, with the command line's defaults. Field names in messages are the
-/// JSON names (sampler, gen_length, steps, block_length, temperature, remasking, threshold, cfg, cache), as the
+/// JSON names (sampler, gen_length, steps, block_length, temperature, remasking, threshold, cfg, cache, cache_refresh), as the
 /// request carries them.
 /// </summary>
 public sealed record GenerationSettings
@@ -25,6 +25,8 @@ public sealed record GenerationSettings
     public double CfgScale { get; init; }
     /// <summary>Fast-dLLM's block cache of the engine, as --cache: none (exact), prefix or dual (approximations); samplers that decode block by block only.</summary>
     public string Cache { get; init; } = NoCache;
+    /// <summary>With a cache, as --cache-refresh: record it again every this many steps of a block; null: the command line's (0, once per block).</summary>
+    public int? CacheRefresh { get; init; }
     /// <summary>Wrap the prompt in the model's chat template (the chat endpoint always does when the model has one).</summary>
     public bool Chat { get; init; }
 
@@ -61,6 +63,8 @@ public sealed record GenerationSettings
         if (cache != CacheMode.None && !SamplerRegistry.Find(name).Cacheable)
             throw new DlmException($"cache \"{Cache}\": sampler \"{name}\" does not decode block by block (samplers with a cache: " +
                 $"{string.Join(", ", SamplerRegistry.All.Where(e => e.Cacheable).Select(e => e.Name))})");
+        if (CacheRefresh is int r && (r < 0 || (r > 0 && cache == CacheMode.None)))
+            throw new DlmException($"cache_refresh must be >= 0, and above 0 only with cache prefix or dual (got {r} with cache \"{Cache}\")");
     }
 
     /// <summary>The registry's settings bag for these settings.</summary>
@@ -68,6 +72,7 @@ public sealed record GenerationSettings
         (Extra ?? new SamplerSettings()) with
         {
             GenLength = GenLength, Steps = StepsOrDefault, BlockLength = BlockLength, Temperature = Temperature, Remasking = Remasking,
-            CfgScale = CfgScale, Cache = CacheModes.Parse(Cache, "cache"), EosId = Extra?.EosId ?? config.EosTokenId, EotId = Extra?.EotId ?? eotId, Threshold = Threshold ?? Extra?.Threshold,
+            CfgScale = CfgScale, Cache = CacheModes.Parse(Cache, "cache"),
+            CacheRefresh = CacheRefresh ?? Extra?.CacheRefresh ?? 0, EosId = Extra?.EosId ?? config.EosTokenId, EotId = Extra?.EotId ?? eotId, Threshold = Threshold ?? Extra?.Threshold,
         };
 }

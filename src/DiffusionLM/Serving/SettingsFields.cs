@@ -12,7 +12,7 @@ public static class SettingsFields
 {
     /// <summary>The field names understood, with their JSON spelling.</summary>
     public static readonly IReadOnlyList<string> Names =
-        ["sampler", "gen_length", "steps", "block_length", "temperature", "remasking", "threshold", "cfg", "cache", "chat"];
+        ["sampler", "gen_length", "steps", "block_length", "temperature", "remasking", "threshold", "cfg", "cache", "cache_refresh", "chat"];
 
     /// <param name="lookup">the value of a field, or false when the field is absent (a JSON null counts as absent).</param>
     public static GenerationSettings Read(Func<string, (bool Found, object? Value)> lookup, GenerationSettings defaults)
@@ -27,6 +27,7 @@ public static class SettingsFields
         if (Get(lookup, "threshold") is { } thr) s = s with { Threshold = Double("threshold", thr) };
         if (Get(lookup, "cfg") is { } cfg) s = s with { CfgScale = Double("cfg", cfg) };
         if (Get(lookup, "cache") is { } cache) s = s with { Cache = String("cache", cache) };
+        if (Get(lookup, "cache_refresh") is { } refresh) s = s with { CacheRefresh = Int("cache_refresh", refresh) };
         if (Get(lookup, "chat") is { } chat) s = s with { Chat = Bool("chat", chat) };
         return s;
     }

@@ -29,8 +29,8 @@ public class BlockCacheTests
         return m;
     }
 
-    static ISampler Sampler(string name, CacheMode cache, double temperature = 0.0) => SamplerRegistry.Create(name,
-        new SamplerSettings(GenLength: Gen, Steps: Gen, BlockLength: Block, Temperature: temperature) { Cache = cache, Threshold = 0.5, Gamma = 0.5 });
+    static ISampler Sampler(string name, CacheMode cache, double temperature = 0.0, int refresh = 0) => SamplerRegistry.Create(name,
+        new SamplerSettings(GenLength: Gen, Steps: Gen, BlockLength: Block, Temperature: temperature) { Cache = cache, CacheRefresh = refresh, Threshold = 0.5, Gamma = 0.5 });
 
     public static TheoryData<string, CacheMode> Cases()
     {
@@ -84,6 +84,60 @@ public class BlockCacheTests
             var alone = Sampler(name, cache).Generate(Model, [prompts[b]], new Generator(1));
             Assert.Equal(alone.Completions[0], batch.Completions[b]);
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void RefreshedCacheIsExactAtEveryNthStepOfABlock(string name, CacheMode cache)
+    {
+        const int refresh = 2;
+        var sampler = (IObservableSampler)Sampler(name, cache, refresh: refresh);
+        int exactSteps = 0, drifted = 0, steps = 0;
+        sampler.Observer = o =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            steps++;
+            var exact = Model.Logits(o.State);
+            if (o.StepInBlock % refresh == 0)
+            {
+                exactSteps++;
+                Assert.True(exact.sub(o.Logits).abs().max().item<float>() == 0,
+                    $"block {o.Block}, step {o.StepInBlock}: a refreshing step's logits differ from the uncached forward");
+            }
+            else
+            {
+                int start = o.PromptLength + o.Block * Block;
+                if (exact.narrow(1, start, Block).sub(o.Logits.narrow(1, start, Block)).abs().max().item<float>() > 0) drifted++;
+            }
+        };
+        var r = sampler.Generate(Model, [[1L, 2, 3, 4, 5]], new Generator(1));
+        Assert.Equal(steps, r.Nfe);
+        Assert.True(exactSteps > Gen / Block, $"only {exactSteps} exact steps: the cache was not recorded again within a block");
+        Assert.True(drifted > 0, "no step between refreshes differed from the uncached forward: the window is not used");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void RefreshEveryStepGeneratesWhatTheUncachedRunDoes(string name, CacheMode cache)
+    {
+        // Recording at every step makes every forward an exact full one; at temperature 0 the tokens are then the
+        // uncached run's (samplers that draw even at temperature 0 draw for the cached window's shape, so they differ).
+        if (SamplerRegistry.Find(name).Draws) return;
+        var exact = Sampler(name, CacheMode.None).Generate(Model, [[1L, 2, 3, 4, 5]], new Generator(1));
+        var refreshed = Sampler(name, cache, refresh: 1).Generate(Model, [[1L, 2, 3, 4, 5]], new Generator(1));
+        Assert.Equal(exact.Ids, refreshed.Ids);
+        Assert.Equal(exact.PositionsEvaluated, refreshed.PositionsEvaluated);
+        var once = Sampler(name, cache).Generate(Model, [[1L, 2, 3, 4, 5]], new Generator(1));
+        Assert.True(once.PositionsEvaluated < refreshed.PositionsEvaluated);
+    }
+
+    [Fact]
+    public void RefreshIsRefusedWithoutACacheOrBelowZero()
+    {
+        Assert.Contains("--cache-refresh", Assert.Throws<DlmException>(() => Sampler("llada", CacheMode.None, refresh: 4)).Message);
+        Assert.Contains("--cache-refresh", Assert.Throws<DlmException>(() => Sampler("llada", CacheMode.Dual, refresh: -1)).Message);
+        Assert.Contains("--cache-refresh", Assert.Throws<DlmException>(() => SamplerRegistry.Create("mdlm", new SamplerSettings(GenLength: Gen) { CacheRefresh = 4 })).Message);
     }
 
     [Fact]

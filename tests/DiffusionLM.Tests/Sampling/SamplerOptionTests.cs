@@ -49,7 +49,8 @@ public class SamplerOptionTests
     /// <summary>The user's settings with <paramref name="value"/> written into the option's <see cref="SamplerOption.Setting"/>.</summary>
     static SamplerSettings Giving(SamplerOption o, object value)
     {
-        var s = new SamplerSettings() with { };
+        // An option that only applies beside another is given with it: a cache refresh needs a cache.
+        var s = o.Setting == nameof(SamplerSettings.CacheRefresh) ? new SamplerSettings() with { Cache = CacheMode.Dual } : new SamplerSettings() with { };
         typeof(SamplerSettings).GetProperty(o.Setting)!.SetValue(s, value);
         return s;
     }

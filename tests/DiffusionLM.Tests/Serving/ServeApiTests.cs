@@ -144,6 +144,8 @@ public class ServeApiTests(ServerFixture server)
     [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"stream\": \"yes\"}", "stream", "stream must be true or false")]
     [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"cache\": \"bogus\"}", "cache", "unknown cache \"bogus\"")]
     [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"cache\": \"dual\", \"sampler\": \"mdlm\"}", "cache", "does not decode block by block")]
+    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"cache_refresh\": 4}", "cache_refresh", "above 0 only with cache prefix or dual")]
+    [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"cache\": \"dual\", \"cache_refresh\": \"often\"}", "cache_refresh", "cache_refresh must be an integer")]
     [InlineData("/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": 200}", "max_tokens", "context of 192")]
     [InlineData("/v1/chat/completions", "{\"messages\": \"hello\"}", "messages", "messages must be an array")]
     [InlineData("/v1/chat/completions", "{\"messages\": [{\"role\": 1, \"content\": \"x\"}]}", "messages[0].role", "role must be a string")]

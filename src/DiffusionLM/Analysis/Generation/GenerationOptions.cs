@@ -14,11 +14,12 @@ namespace DiffusionLM.Analysis.Generation;
 /// <param name="Samplers">registry names to measure (null: every masked sampler with a pace); the baseline is always measured.</param>
 /// <param name="Caches">block caches the block samplers run under (null: all three); the baseline is uncached whatever this says.</param>
 /// <param name="StepCounts">step counts of the step-paced samplers (null: one, two and four tokens per step).</param>
+/// <param name="CacheRefreshes">with a cache, steps of a block between its recordings (null: [0], once per block); every cached cell runs at each.</param>
 /// <param name="Quick">a CI-sized grid: one pace per sampler beside the baseline, caches none and dual.</param>
 public sealed record GenerationOptions(
     int Samples = 128, int GenLength = 256, int BlockLength = 32, double Temperature = 1.0, int BatchSize = 8,
     int TimingSamples = 16, int DriftSamples = 4, long Seed = 0, string[]? Samplers = null, bool Quick = false,
-    CacheMode[]? Caches = null, int[]? StepCounts = null)
+    CacheMode[]? Caches = null, int[]? StepCounts = null, int[]? CacheRefreshes = null)
 {
     /// <summary>The reference every speed-up is measured against: LLaDA's sampler, one token per step, no cache.</summary>
     public const string Baseline = "low_confidence";
@@ -37,6 +38,8 @@ public sealed record GenerationOptions(
         foreach (var st in StepCounts ?? [])
             if (st < blocks || st % blocks != 0 || st > SamplerRegistry.MaxSteps(GenLength))
                 throw new DlmException($"--steps {st} must be a positive multiple of the {blocks} blocks (--gen-length / --block-length)");
+        foreach (var r in CacheRefreshes ?? [])
+            if (r < 0) throw new DlmException($"--cache-refresh {r} must be >= 0 (0: the cache is recorded once per block)");
         foreach (var name in Samplers ?? [])
         {
             var e = SamplerRegistry.Find(name);
@@ -51,7 +54,7 @@ public sealed record GenerationOptions(
 /// <param name="Setting">the pace as the sampler's flag spells it ("steps=256", "threshold=0.9").</param>
 public sealed record GenerationSetting(string Sampler, string Setting, SamplerSettings Settings)
 {
-    public string Cache => CacheModes.Name(Settings.Cache);
+    public string Cache => CacheModes.Label(Settings.Cache, Settings.CacheRefresh);
     public string Label => $"{Sampler} {Setting} cache={Cache}";
 }
 
@@ -59,7 +62,7 @@ public static class GenerationGrid
 {
     /// <summary>
     /// Every masked sampler with a pace (each variant once, as the trap study takes them), at a few paces from one token
-    /// per step upwards, each block sampler under every cache; the baseline first. Step-paced samplers run at one, two and
+    /// per step upwards, each block sampler under every cache (and, cached, every refresh interval); the baseline first. Step-paced samplers run at one, two and
     /// four tokens per step; adaptive ones at a few thresholds, factors or entropy budgets.
     /// </summary>
     public static List<GenerationSetting> Build(GenerationOptions o)
@@ -71,6 +74,7 @@ public static class GenerationGrid
         double[] factors = o.Quick ? [1] : [1, 4];
         double[] gammas = o.Quick ? [1.0] : [0.1, 1.0];
         CacheMode[] caches = o.Caches ?? (o.Quick ? [CacheMode.None, CacheMode.Dual] : Enum.GetValues<CacheMode>());
+        int[] refreshes = o.CacheRefreshes is { Length: > 0 } given ? given.Distinct().ToArray() : [0];
         var baseline = new GenerationSetting(GenerationOptions.Baseline, $"steps={o.GenLength}", s0);
         var list = new List<GenerationSetting> { baseline };
         var wanted = o.Samplers?.ToHashSet();
@@ -86,10 +90,12 @@ public static class GenerationGrid
             };
             foreach (var pace in paces)
                 foreach (var cache in e.Cacheable ? caches : [CacheMode.None])
-                {
-                    var setting = new GenerationSetting(e.Name, $"{e.Pace.Flag.TrimStart('-')}={SamplerOption.Format(e.Pace.Given(pace))}", pace with { Cache = cache });
-                    if (setting.Label != baseline.Label) list.Add(setting);
-                }
+                    foreach (var refresh in cache == CacheMode.None ? [0] : refreshes)
+                    {
+                        var setting = new GenerationSetting(e.Name, $"{e.Pace.Flag.TrimStart('-')}={SamplerOption.Format(e.Pace.Given(pace))}",
+                            pace with { Cache = cache, CacheRefresh = refresh });
+                        if (setting.Label != baseline.Label) list.Add(setting);
+                    }
         }
         return list;
     }
