@@ -92,7 +92,7 @@ public static class BatchGenerate
         {
             ["sampler"] = output.Sampler, ["gen_length"] = s.GenLength, ["steps"] = s.StepsOrDefault, ["block_length"] = s.BlockLength ?? s.GenLength,
             ["temperature"] = s.Temperature, ["remasking"] = s.Remasking, ["threshold"] = s.Threshold, ["cfg"] = s.CfgScale,
-            ["cache"] = s.Cache, ["cache_refresh"] = s.CacheRefresh ?? s.Extra?.CacheRefresh ?? 0, ["chat"] = s.Chat, ["seed"] = seed, ["batch"] = batch,
+            ["cache"] = s.Cache, ["cache_refresh"] = s.CacheRefreshOrDefault, ["chat"] = s.Chat, ["seed"] = seed, ["batch"] = batch,
         };
         var line = new Dictionary<string, object?>
         {

@@ -60,7 +60,6 @@ internal sealed class SamplerRun : IDisposable
         Check(name, prompt, attentionMask, model.Config, genLength);
         if (cache != CacheMode.None && !model.SupportsBlockCache)
             throw new DlmException($"{name} sampler: --cache {CacheModes.Name(cache)} needs a model with a block cache (a bidirectional masked LladaModel); this {model.GetType().Name} has none, use --cache none");
-        CacheModes.Check(name, cache, cacheRefresh);
         int batch = (int)prompt.shape[0], promptLen = (int)prompt.shape[1], total = promptLen + genLength;
         var x = torch.full(new long[] { batch, total }, model.Config.MaskTokenId, dtype: ScalarType.Int64, device: prompt.device);
         x.narrow(1, 0, promptLen).copy_(prompt.to_type(ScalarType.Int64));

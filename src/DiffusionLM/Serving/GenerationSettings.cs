@@ -39,6 +39,9 @@ public sealed record GenerationSettings
 
     public int StepsOrDefault => Steps ?? GenLength;
 
+    /// <summary>The refresh interval this request runs with: its own, else the command line's, else 0.</summary>
+    public int CacheRefreshOrDefault => CacheRefresh ?? Extra?.CacheRefresh ?? 0;
+
     /// <summary>The sampler this request runs on a model of <paramref name="config"/>.</summary>
     public string SamplerFor(ModelConfig config) => Sampler ?? (config.Causal ? "autoregressive" : SamplerRegistry.DefaultFor(config.Process));
 
@@ -73,6 +76,6 @@ public sealed record GenerationSettings
         {
             GenLength = GenLength, Steps = StepsOrDefault, BlockLength = BlockLength, Temperature = Temperature, Remasking = Remasking,
             CfgScale = CfgScale, Cache = CacheModes.Parse(Cache, "cache"),
-            CacheRefresh = CacheRefresh ?? Extra?.CacheRefresh ?? 0, EosId = Extra?.EosId ?? config.EosTokenId, EotId = Extra?.EotId ?? eotId, Threshold = Threshold ?? Extra?.Threshold,
+            CacheRefresh = CacheRefreshOrDefault, EosId = Extra?.EosId ?? config.EosTokenId, EotId = Extra?.EotId ?? eotId, Threshold = Threshold ?? Extra?.Threshold,
         };
 }
