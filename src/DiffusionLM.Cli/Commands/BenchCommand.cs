@@ -59,15 +59,17 @@ public static class BenchCommand
                 rows.Add(Training("default model training", def, 16, def.Config.MaxSequenceLength, reps, matmul));
                 rows.Add(Training("width-512 training", wideModel, 8, 256, reps, matmul));
             }
-            var step = StepOverhead.Measure(def, Math.Max(1, reps / 2), matmul);
+            var step = StepOverhead.Measure(def, Math.Max(3, reps / 2), () => MatmulGflops(1));
             if (r.GetValue(json)) { Io.Out.WriteLine(JsonSerializer.Serialize(new { matmul_gflops = matmul, threads = get_num_threads(), rows, step })); return 0; }
             Io.Out.WriteLine($"fp32 matmul 2048×2048: {matmul:F1} GFLOP/s ({get_num_threads()} threads)");
             Io.Out.WriteLine($"{"measurement",-26} {"batch×len",10} {"tokens/s",10} {"GFLOP/s",8} {"÷ matmul",8}");
             foreach (var row in rows)
                 Io.Out.WriteLine($"{row.name,-26} {row.batch + "×" + row.length,10} {row.tokens_per_second,10:F0} {row.gflops,8:F1} {row.ratio_to_matmul,8:F2}");
-            Io.Out.WriteLine($"sampler step ({step.sampler}, batch 1, {step.prompt_tokens} + {step.gen_tokens} tokens): {1e3 * step.step_seconds:F2} ms; " +
-                $"its bare forward {1e3 * step.forward_seconds:F2} ms (step ÷ forward {step.step_over_forward:F2}); " +
-                $"its arithmetic at the matmul rate {1e3 * step.arithmetic_seconds:F2} ms (step ÷ arithmetic {step.step_over_arithmetic:F2})");
+            Io.Out.WriteLine($"sampler step ({step.sampler}, batch 1, {step.prompt_tokens} + {step.gen_tokens} tokens; medians of {step.rounds} interleaved rounds): " +
+                $"{1e3 * step.step_seconds:F2} ms; its bare forward {1e3 * step.forward_seconds:F2} ms (step ÷ forward {step.step_over_forward:F2}); " +
+                $"its arithmetic at the rounds' best matmul rate ({step.matmul_gflops:F1} GFLOP/s) {1e3 * step.arithmetic_seconds:F2} ms (step ÷ arithmetic {step.step_over_arithmetic:F2})");
+            Io.Out.WriteLine($"  the same with libtorch's attention: step {1e3 * step.libtorch_attention_step_seconds:F2} ms, forward {1e3 * step.libtorch_attention_forward_seconds:F2} ms " +
+                $"(step ÷ arithmetic {step.libtorch_attention_step_over_arithmetic:F2})");
             return 0;
         }));
         return cmd;
@@ -75,7 +77,7 @@ public static class BenchCommand
 
     public sealed record Row(string name, long batch, long length, double tokens_per_second, double gflops, double ratio_to_matmul);
 
-    static double Median(IEnumerable<double> xs) { var s = xs.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }
+    internal static double Median(IEnumerable<double> xs) { var s = xs.OrderBy(x => x).ToArray(); return s[s.Length / 2]; }
 
     internal static double Time(Action a, int reps)
     {

@@ -58,6 +58,19 @@ public sealed class LladaBlock : nn.Module
             if (use.Recording) use.Cache.Record(layer, k, v);
             else (k, v) = use.Cache.Splice(layer, k, v, offset);
         }
+        var attn = Attend(q, k, v, mask, causal);
+        x = x + Project(attn_out, attn);
+        var f = ff_norm.forward(x);
+        x = x + Project(ff_out, nn.functional.silu(Project(ff_proj, f)) * Project(up_proj, f));
+        return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Attention of [B, H, L, D] queries over [B, Hkv, S, D] keys and values, as [B, L, H·D].</summary>
+    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
+    {
+        // Narrow heads at inference: libtorch's kernel runs at its softmax's speed there (see NarrowHeadAttention).
+        if (NarrowHeadAttention.Applies(q, k, v, mask, causal)) return NarrowHeadAttention.Forward(q, k, v, mask);
+        long b = q.shape[0], l = q.shape[2];
         Tensor attn;
         if (_nKvHeads != _nHeads && mask is null && !causal)
         {
@@ -79,11 +92,7 @@ public sealed class LladaBlock : nn.Module
             }
             attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: causal && mask is null);
         }
-        attn = attn.transpose(1, 2).reshape(b, l, _nHeads * _headDim);
-        x = x + Project(attn_out, attn);
-        var f = ff_norm.forward(x);
-        x = x + Project(ff_out, nn.functional.silu(Project(ff_proj, f)) * Project(up_proj, f));
-        return x.MoveToOuterDisposeScope();
+        return attn.transpose(1, 2).reshape(b, l, _nHeads * _headDim);
     }
 }
 
