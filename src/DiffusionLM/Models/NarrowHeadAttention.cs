@@ -36,11 +36,13 @@ public static class NarrowHeadAttention
         if (causal || !Vector256.IsHardwareAccelerated || !Enabled) return false;
         if (q.device_type != TorchSharp.DeviceType.CPU || q.dtype != ScalarType.Float32 || k.dtype != ScalarType.Float32 || v.dtype != ScalarType.Float32) return false;
         if (is_grad_enabled() && (q.requires_grad || k.requires_grad || v.requires_grad)) return false;
-        long d = q.shape[3];
-        if (d % Lanes != 0 || d > MaxHeadDim || k.shape[3] != d || v.shape[3] != d || q.shape[1] % k.shape[1] != 0) return false;
+        // Each shape read is a native call: read them once.
+        long[] qs = q.shape, ks = k.shape, vs = v.shape;
+        long d = qs[3];
+        if (d % Lanes != 0 || d > MaxHeadDim || ks[3] != d || vs[3] != d || qs[1] % ks[1] != 0) return false;
         if (mask is null) return true;
-        return mask.dtype == ScalarType.Bool && mask.dim() == 4 && mask.shape[0] == q.shape[0] && mask.shape[1] == 1
-            && mask.shape[2] == q.shape[2] && mask.shape[3] == k.shape[2];
+        var ms = mask.shape;
+        return mask.dtype == ScalarType.Bool && ms.Length == 4 && ms[0] == qs[0] && ms[1] == 1 && ms[2] == qs[2] && ms[3] == ks[2];
     }
 
     /// <summary>Off switch for side-by-side measurement (the benchmark's "libtorch attention" row); on by default.</summary>
@@ -54,7 +56,8 @@ public static class NarrowHeadAttention
     public static Tensor Forward(Tensor q, Tensor k, Tensor v, Tensor? mask)
     {
         using var scope = NewDisposeScope();
-        long b = q.shape[0], h = q.shape[1], l = q.shape[2], d = q.shape[3], hkv = k.shape[1], s = k.shape[2];
+        long[] qs = q.shape;
+        long b = qs[0], h = qs[1], l = qs[2], d = qs[3], hkv = k.shape[1], s = k.shape[2];
         long sPadded = (s + KeyPadding - 1) / KeyPadding * KeyPadding;
         // Keys and values as [B, Hkv, D, S'] with S' a multiple of the vector width; the padded keys are masked below.
         var kt = nn.functional.pad(k.transpose(-1, -2), [0, sPadded - s]).contiguous();
@@ -66,9 +69,13 @@ public static class NarrowHeadAttention
         int threads = Math.Max(1, get_num_threads());
         int work = (int)(b * h);
         if (threads == 1 || work == 1)
-            for (int item = 0; item < work; item++) Head(item, shape, qc, kt, vt, maskC, output);
+        {
+            // One thread: the tensors' memory is looked up once (each lookup is a few native calls).
+            var views = new Views(qc, kt, vt, maskC, output);
+            for (int item = 0; item < work; item++) Head(item, shape, views);
+        }
         else
-            Parallel.For(0, work, new ParallelOptions { MaxDegreeOfParallelism = threads }, item => Head(item, shape, qc, kt, vt, maskC, output));
+            Parallel.For(0, work, new ParallelOptions { MaxDegreeOfParallelism = threads }, item => Head(item, shape, new Views(qc, kt, vt, maskC, output)));
         return output.MoveToOuterDisposeScope();
     }
 
@@ -76,22 +83,33 @@ public static class NarrowHeadAttention
 
     [ThreadStatic] static float[]? _scores;
 
+    /// <summary>The float32 (and bool) memory of the call's contiguous CPU tensors.</summary>
+    readonly ref struct Views(Tensor q, Tensor kt, Tensor vt, Tensor? mask, Tensor output)
+    {
+        public readonly ReadOnlySpan<float> Q = MemoryMarshal.Cast<byte, float>(q.bytes);
+        public readonly ReadOnlySpan<float> Kt = MemoryMarshal.Cast<byte, float>(kt.bytes);
+        public readonly ReadOnlySpan<float> Vt = MemoryMarshal.Cast<byte, float>(vt.bytes);
+        public readonly ReadOnlySpan<bool> Mask = mask is null ? default : MemoryMarshal.Cast<byte, bool>(mask.bytes);
+        public readonly Span<float> Output = MemoryMarshal.Cast<byte, float>(output.bytes);
+        public readonly bool Masked = mask is not null;
+    }
+
     /// <summary>Every query row of one (batch row, head).</summary>
-    static void Head(int item, Shape sh, Tensor q, Tensor kt, Tensor vt, Tensor? mask, Tensor output)
+    static void Head(int item, Shape sh, Views t)
     {
         int bi = item / sh.H, hi = item % sh.H, kvh = hi / (sh.H / sh.Hkv);
-        var qs = MemoryMarshal.Cast<byte, float>(q.bytes);
-        var ks = MemoryMarshal.Cast<byte, float>(kt.bytes).Slice((bi * sh.Hkv + kvh) * sh.D * sh.SPadded, sh.D * sh.SPadded);
-        var vs = MemoryMarshal.Cast<byte, float>(vt.bytes).Slice((bi * sh.Hkv + kvh) * sh.D * sh.SPadded, sh.D * sh.SPadded);
-        var os = MemoryMarshal.Cast<byte, float>(output.bytes);
-        var ms = mask is null ? default : MemoryMarshal.Cast<byte, bool>(mask.bytes);
+        var qs = t.Q;
+        var ks = t.Kt.Slice((bi * sh.Hkv + kvh) * sh.D * sh.SPadded, sh.D * sh.SPadded);
+        var vs = t.Vt.Slice((bi * sh.Hkv + kvh) * sh.D * sh.SPadded, sh.D * sh.SPadded);
+        var os = t.Output;
+        var ms = t.Mask;
         var scores = _scores is { } buffer && buffer.Length >= sh.SPadded ? buffer : (_scores = new float[Math.Max(sh.SPadded, 512)]);
         Span<Vector256<float>> qv = stackalloc Vector256<float>[sh.D];
         for (int i = 0; i < sh.L; i++)
         {
             var qi = qs.Slice(((bi * sh.H + hi) * sh.L + i) * sh.D, sh.D);
             if (sh.D != Lanes) for (int j = 0; j < sh.D; j++) qv[j] = Vector256.Create(qi[j] * sh.Scale);
-            var allowed = mask is null ? default : ms.Slice((bi * sh.L + i) * sh.S, sh.S);
+            var allowed = !t.Masked ? default : ms.Slice((bi * sh.L + i) * sh.S, sh.S);
             var row = os.Slice(((bi * sh.L + i) * sh.H + hi) * sh.D, sh.D);
             if (sh.D == Lanes && Vector512.IsHardwareAccelerated) Row8Wide(qi, sh.Scale, ks, vs, sh.S, sh.SPadded, allowed, scores, row);
             else if (sh.D == Lanes) Row8(qi, sh.Scale, ks, vs, sh.S, sh.SPadded, allowed, scores, row);
