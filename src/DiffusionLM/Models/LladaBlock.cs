@@ -59,9 +59,10 @@ public sealed class LladaBlock : nn.Module
             else (k, v) = use.Cache.Splice(layer, k, v, offset);
         }
         var attn = Attend(q, k, v, mask, causal);
-        x = x + Project(attn_out, attn);
+        // The residual adds pass a live alpha, not the operator's temporary one (see Runtime.LiveScalars).
+        x = x.add(Project(attn_out, attn), Runtime.LiveScalars.One);
         var f = ff_norm.forward(x);
-        x = x + Project(ff_out, nn.functional.silu(Project(ff_proj, f)) * Project(up_proj, f));
+        x = x.add(Project(ff_out, nn.functional.silu(Project(ff_proj, f)) * Project(up_proj, f)), Runtime.LiveScalars.One);
         return x.MoveToOuterDisposeScope();
     }
 
