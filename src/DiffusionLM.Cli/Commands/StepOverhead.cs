@@ -12,7 +12,7 @@ namespace DiffusionLM.Cli.Commands;
 /// and forward is the sampler's own work (ranking, sampling, bookkeeping); between forward and arithmetic, the small
 /// matrices' distance from the peak rate.
 /// <para>The machine's speed drifts by tens of percent within minutes (a shared host: the same 2048² product measured
-/// 51 and 86 GFLOP/s in two runs an hour apart), so every figure is measured in rounds that interleave them: each round
+/// 51 and 86 GFLOP/s in two runs minutes apart), so every figure is measured in rounds that interleave them: each round
 /// times the matmul, the step and the forward with this project's attention, and the step and the forward with
 /// libtorch's (the <see cref="NarrowHeadAttention"/> off), and the ratios are the medians of each round's. The
 /// arithmetic is counted at the round's best matmul rate, the strict reading.</para>
