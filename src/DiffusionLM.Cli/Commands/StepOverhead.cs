@@ -35,22 +35,16 @@ public static class StepOverhead
         double flops = FlopCount.Forward(model.Config, 1, length);
         double Step() { var sw = Stopwatch.StartNew(); using var g = new Generator(5); sampler.Generate(model, [prompt], g); return sw.Elapsed.TotalSeconds / gen; }
         double Forward() => BenchCommand.Time(() => { using var scope = NewDisposeScope(); model.Logits(ids); }, 5);
-        bool before = NarrowHeadAttention.Enabled;
         var r = new List<(double gflops, double step, double forward, double libStep, double libForward)>();
-        try
+        Step(); // warm-up: the first run allocates and compiles
+        for (int i = 0; i < rounds; i++)
         {
-            Step(); // warm-up: the first run allocates and compiles
-            for (int i = 0; i < rounds; i++)
-            {
-                double gflops = Math.Max(matmulGflops(), matmulGflops());
-                NarrowHeadAttention.Enabled = true;
-                double step = Step(), forward = Forward();
-                NarrowHeadAttention.Enabled = false;
-                double libStep = Step(), libForward = Forward();
-                r.Add((gflops, step, forward, libStep, libForward));
-            }
+            double gflops = Math.Max(matmulGflops(), matmulGflops());
+            double step = Step(), forward = Forward();
+            double libStep, libForward;
+            using (NarrowHeadAttention.SwitchedOff()) { libStep = Step(); libForward = Forward(); }
+            r.Add((gflops, step, forward, libStep, libForward));
         }
-        finally { NarrowHeadAttention.Enabled = before; }
         double best = r.Max(x => x.gflops);
         double Arithmetic(double gflops) => flops / (gflops * 1e9);
         return new Figures("low_confidence", promptTokens, gen, rounds, best,

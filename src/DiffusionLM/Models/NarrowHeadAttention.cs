@@ -48,6 +48,16 @@ public static class NarrowHeadAttention
     /// <summary>Off switch for side-by-side measurement (the benchmark's "libtorch attention" row); on by default.</summary>
     public static bool Enabled { get; set; } = true;
 
+    /// <summary>libtorch's attention until the scope is disposed, then the setting from before (process-wide).</summary>
+    public static IDisposable SwitchedOff() => new OffScope();
+
+    sealed class OffScope : IDisposable
+    {
+        readonly bool _before = Enabled;
+        public OffScope() => Enabled = false;
+        public void Dispose() => Enabled = _before;
+    }
+
     /// <param name="q">[B, H, L, D] queries.</param>
     /// <param name="k">[B, Hkv, S, D] keys; query head h reads key/value head h / (H / Hkv).</param>
     /// <param name="v">[B, Hkv, S, D] values.</param>

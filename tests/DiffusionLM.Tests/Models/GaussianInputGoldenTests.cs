@@ -37,14 +37,6 @@ public class GaussianInputGoldenTests
         return $"{Convert.ToHexString(SHA256.HashData(bytes))[..16]} first {values[0].ToString("R", System.Globalization.CultureInfo.InvariantCulture)}";
     }
 
-    /// <summary>libtorch's attention for the scope of a test (<see cref="NarrowHeadAttention.Enabled"/> is process-wide).</summary>
-    sealed class LibtorchAttention : IDisposable
-    {
-        readonly bool _before = NarrowHeadAttention.Enabled;
-        public LibtorchAttention() => NarrowHeadAttention.Enabled = false;
-        public void Dispose() => NarrowHeadAttention.Enabled = _before;
-    }
-
     static Tensor Ids() => tensor(new long[] { 1, 4, 7, 2, 9, 11, 3, 0, 15, 6, 8, 12 }).view(2, 6);
 
     [Fact]
@@ -52,7 +44,7 @@ public class GaussianInputGoldenTests
     {
         using var m = Model();
         using var _ = no_grad();
-        using var __ = new LibtorchAttention();
+        using var __ = NarrowHeadAttention.SwitchedOff();
         using var g = new Generator(11);
         var xt = randn(new long[] { 2, 6, 8 }, generator: g) * 3.0;
         var selfCond = randn(new long[] { 2, 6, 8 }, generator: g);
@@ -68,7 +60,7 @@ public class GaussianInputGoldenTests
     {
         using var m = Model();
         using var _ = no_grad();
-        using var __ = new LibtorchAttention();
+        using var __ = NarrowHeadAttention.SwitchedOff();
         var process = GaussianProcess.ForModel(m.Config, m);
         Assert.Equal("F8ACF6BB285483D5 first -0.022444684", Fingerprint(process.LogitsOfIds(m, Ids())));
         Assert.Equal("FA5C09BF8C95C1C2 first 0.03913307", Fingerprint(process.LogitsOfIds(m, Ids(), time: tensor(new[] { 0.3f, 0.9f }))));
